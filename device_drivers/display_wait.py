@@ -1,0 +1,36 @@
+"""Bounded waits on any display: for a power state, and through 'busy' refusals."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from classcert.device_drivers.display import DisplayControl, PowerState
+from classcert.device_drivers.errors import DeviceCommandError
+
+T = TypeVar("T")
+POLL_S = 0.25
+
+
+def retry_while_busy(fn: Callable[[], T], timeout_s: float) -> T:
+    """Call ``fn``; while the display refuses for now (e.g. warming up), retry until timeout."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return fn()
+        except DeviceCommandError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(POLL_S)
+
+
+def wait_power(display: DisplayControl, on: bool, timeout_s: float) -> PowerState:
+    """Poll until the display reports ON (or OFF); returns the last state seen."""
+    target = PowerState.ON if on else PowerState.OFF
+    deadline = time.monotonic() + timeout_s
+    state = display.get_power()
+    while state is not target and time.monotonic() < deadline:
+        time.sleep(POLL_S)
+        state = display.get_power()
+    return state

@@ -1,0 +1,81 @@
+"""`classcert demo`: the built-in simulated school, run end to end and checked.
+
+The demo school has three rooms, each designed to come out a particular way; the demo
+exits 0 only if every designed verdict appears and every certificate verifies.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from importlib import resources
+from pathlib import Path
+
+from classcert.campaign_run import EXIT_HARNESS_ERROR, RunOptions, run_campaign
+from classcert.fixtures.campaign import STORE_NAME
+from classcert.signing import verify_file
+
+DEMO_RIG = "demo-school.toml"
+
+# room -> requirement key -> designed verdict
+DESIGNED: dict[str, dict[str, str]] = {
+    "A101": {"display.remote_control": "PASS", "display.native_resolution": "PASS",
+             "display.input_resolution": "PASS"},
+    "A102": {"display.remote_control": "FAIL", "display.native_resolution": "FAIL"},
+    "A103": {"display.remote_control": "ERROR", "display.native_resolution": "ERROR",
+             "display.input_resolution": "ERROR"},
+}
+
+
+def demo_rig_path() -> Path:
+    return Path(str(resources.files("classcert.rigs").joinpath(DEMO_RIG)))
+
+
+def check_design(out: Path) -> list[str]:
+    """Deviations of the demo's certificates from its design (empty: as designed)."""
+    problems: list[str] = []
+    for room_id, designed in DESIGNED.items():
+        path = out / "rooms" / room_id / "certificate.json"
+        if not path.exists():
+            problems.append(f"{room_id}: no certificate at {path}")
+            continue
+        result = verify_file(path)
+        if not result.ok:
+            problems.append(f"{room_id}: certificate does not verify: {result.reason_en}")
+        cert = json.loads(path.read_text(encoding="utf-8"))
+        got = {}
+        for entry in cert["requirements"]:
+            got.setdefault(entry["key"], entry["verdict"])
+        for key, verdict in designed.items():
+            if got.get(key) != verdict:
+                problems.append(f"{room_id}: {key} designed {verdict}, got {got.get(key)}")
+        for entry in cert["requirements"]:
+            if entry["verdict"] in ("FAIL", "ERROR") and not entry["clause"]["text_zh"]:
+                problems.append(f"{room_id}: {entry['id']} verdict cites no clause")
+    return problems
+
+
+def run_demo(out: Path) -> int:
+    if out.exists():
+        if not (out / STORE_NAME).exists() and any(out.iterdir()):
+            print(f"error: {out} exists and is not a classcert demo output; choose another --out")
+            return EXIT_HARNESS_ERROR
+        shutil.rmtree(out)
+    print("classcert demo: a simulated school of three rooms / 模拟学校演示（三间教室）")
+    print("  A101 conforming display / 合格显示设备")
+    print("  A102 display that ignores commands and has a low resolution / 不响应控制、分辨率低")
+    print("  A103 display that cannot be reached (must be ERROR, never FAIL) / 无法连接（应为无法测试）")
+    code = run_campaign(RunOptions(rig=demo_rig_path(), out=out))
+    if code == EXIT_HARNESS_ERROR:
+        return code
+    problems = check_design(out)
+    print()
+    if problems:
+        print("demo did NOT come out as designed / 演示结果与设计不符:")
+        for p in problems:
+            print(f"  - {p}")
+        return 1
+    print("demo ran as designed; every certificate verifies / 演示结果符合设计，所有证书签名有效")
+    for room_id in DESIGNED:
+        print(f"  {out / 'rooms' / room_id / 'certificate.html'}")
+    return 0

@@ -1,0 +1,47 @@
+"""Write every room's signed certificate (JSON + HTML) and the campaign summary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from classcert.reports.certificate import build_certificate
+from classcert.reports.certificate_html import write_certificate_html
+from classcert.signing import load_or_create_key, sign_certificate, write_certificate
+
+if TYPE_CHECKING:
+    from classcert.fixtures.campaign import CampaignContext
+
+SUMMARY_NAME = "summary.json"
+
+
+def room_dir(out_dir: Path, room_id: str) -> Path:
+    return out_dir / "rooms" / room_id
+
+
+def write_room_outputs(ctx: CampaignContext) -> list[Path]:
+    """Sign and write each room's certificate; returns the paths written."""
+    key = load_or_create_key()
+    written: list[Path] = []
+    summary: dict[str, Any] = {"campaign": ctx.campaign.id, "rooms": []}
+    for room in ctx.rooms:
+        cert = sign_certificate(
+            build_certificate(ctx.rig, ctx.catalog, ctx.store, ctx.campaign.id, room), key
+        )
+        target = room_dir(ctx.out_dir, room.id)
+        target.mkdir(parents=True, exist_ok=True)
+        write_certificate(cert, target / "certificate.json")
+        write_certificate_html(cert, target / "certificate.html")
+        written += [target / "certificate.json", target / "certificate.html"]
+        counts: dict[str, int] = {}
+        for entry in cert["requirements"]:
+            counts[entry["verdict"]] = counts.get(entry["verdict"], 0) + 1
+        summary["rooms"].append({
+            "id": room.id, "name": room.name, "seats": room.seats, "claims": list(room.claims),
+            "kinds": {k: v["status"] for k, v in cert["kinds"].items()},
+            "counts": counts, "certificate": str(target / "certificate.json"),
+        })
+    path = ctx.out_dir / SUMMARY_NAME
+    path.write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
+    return written + [path]
