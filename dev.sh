@@ -9,8 +9,8 @@ cd "$(dirname "$0")"
 
 VENV=.venv
 PY="$VENV/bin/python"
-# Debian packages the tests use (independent peers of our simulators and parsers).
-DEB_PACKAGES=(socat)
+# Debian packages the tests use (independent peers of our simulators and parsers); none yet.
+DEB_PACKAGES=()
 
 log() { printf '[dev.sh] %s\n' "$*" >&2; }
 

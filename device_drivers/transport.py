@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterable
 
 import serial
+
 from classcert.device_drivers.errors import (
     DeviceDisconnected,
     DeviceProtocolError,

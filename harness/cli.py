@@ -72,7 +72,9 @@ def _cmd_rig_check(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="classcert",
-        description="Conformance harness for smart-classroom equipment / 智慧教室设备符合性测试工具",
+        description=(
+            "Conformance harness for smart-classroom equipment / 智慧教室设备符合性测试工具"
+        ),
     )
     p.add_argument("--version", action="version", version=f"classcert {__version__}")
     sub = p.add_subparsers(dest="command", required=True)

@@ -64,7 +64,8 @@ def run_demo(out: Path) -> int:
     print("classcert demo: a simulated school of three rooms / 模拟学校演示（三间教室）")
     print("  A101 conforming display / 合格显示设备")
     print("  A102 display that ignores commands and has a low resolution / 不响应控制、分辨率低")
-    print("  A103 display that cannot be reached (must be ERROR, never FAIL) / 无法连接（应为无法测试）")
+    print("  A103 display that cannot be reached (must be ERROR, never FAIL)"
+          " / 无法连接（应为无法测试）")
     code = run_campaign(RunOptions(rig=demo_rig_path(), out=out))
     if code == EXIT_HARNESS_ERROR:
         return code

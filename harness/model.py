@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 
-class Verdict(str, Enum):
+class Verdict(str, Enum):  # noqa: UP042 - str mixin keeps JSON and SQLite values plain
     """Outcome of one requirement for one room."""
 
     PASS = "PASS"  # measured and within the catalog limit

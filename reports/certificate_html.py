@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 import jinja2
+
 from classcert.model import VERDICT_ZH, Verdict
 from classcert.signing import write_bytes_atomically
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+
 from helpers import REPO, pjlink_room, rig_text
 
 SUITES = REPO / "test_suites"

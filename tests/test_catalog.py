@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from classcert.catalog import (
     Catalog,
     CatalogError,
@@ -172,19 +173,19 @@ def test_optional_and_attested_items(catalogs: dict[str, Catalog]) -> None:
 # ------------------------------------------------------------------ resolution for rooms
 
 
-def test_jj_display_size_49_vs_50_seats(catalogs: dict[str, Catalog]) -> None:
-    small = resolved(catalogs["cq-jj"], "display.size", 49, "multimedia")
+def test_jj_display_size_50_vs_51_seats(catalogs: dict[str, Catalog]) -> None:
+    small = resolved(catalogs["cq-jj"], "display.size", 50, "multimedia")
     assert small.applicable and small.limit == 80
     assert small.evaluate(80)[0] is Verdict.PASS
     verdict, reason_en, reason_zh = small.evaluate(75)
     assert verdict is Verdict.FAIL
     assert reason_en == "measured 75 in; required >= 80 in (JJ010301.P3)"
     assert "75 英寸" in reason_zh and "JJ010301.P3" in reason_zh
-    large = resolved(catalogs["cq-jj"], "display.size", 50, "multimedia")
+    large = resolved(catalogs["cq-jj"], "display.size", 51, "multimedia")
     assert not large.applicable and large.limit is None
     verdict, reason_en, reason_zh = large.evaluate(60)
     assert verdict is Verdict.SKIPPED
-    assert "fewer than 50 seats" in reason_en and "50 人以下" in reason_zh
+    assert "50 seats or fewer" in reason_en and "50 人以下" in reason_zh
 
 
 def test_gj_display_size_59_vs_60_seats(catalogs: dict[str, Catalog]) -> None:

@@ -7,11 +7,12 @@ import operator
 from fractions import Fraction
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
 from classcert.catalog import CatalogError, ceil_div, load_catalog, parse_expression
 from classcert.catalog.rules import MAX_SOURCE_CHARS, VARIABLES
 from classcert.model import SCHOOL_LEVELS, Room, School
-from hypothesis import assume, given, settings
-from hypothesis import strategies as st
 
 # ------------------------------------------------------------------ ceil_div and Wi-Fi capacity
 

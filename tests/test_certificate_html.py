@@ -8,11 +8,12 @@ import re
 from html.parser import HTMLParser
 
 import pytest
-from classcert.reports.certificate_html import render_certificate_html, write_certificate_html
-from classcert.signing import sign_certificate
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from classcert.reports.certificate_html import render_certificate_html, write_certificate_html
+from classcert.signing import sign_certificate
 
 VERDICT_WORDS = {
     "PASS": ("通过", "pass"),

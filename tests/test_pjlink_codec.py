@@ -6,9 +6,10 @@ import hashlib
 import string
 
 import pytest
-from classcert.device_drivers import pjlink_codec as codec
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from classcert.device_drivers import pjlink_codec as codec
 
 BODIES = sorted(codec.CLASS1_BODIES | codec.CLASS2_BODIES)
 body_st = st.one_of(st.sampled_from(BODIES),

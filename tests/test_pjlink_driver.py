@@ -8,6 +8,9 @@ import threading
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from classcert.device_drivers.display import DisplayControl, MuteState, PowerState
 from classcert.device_drivers.errors import (
     DeviceAuthError,
@@ -22,8 +25,6 @@ from classcert.device_drivers.errors import (
 from classcert.device_drivers.pjlink import PjlinkDisplay
 from classcert.device_drivers.registry import known_drivers, open_display
 from classcert.rigs.simulators.pjlink_sim import QUIRKS, PjlinkSimulator
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 FAST = {"warmup_s": 0.05, "cooldown_s": 0.05}
 

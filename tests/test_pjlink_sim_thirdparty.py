@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import pytest
+
 from classcert.rigs.simulators.pjlink_sim import PjlinkSimulator
 
 pypjlink = pytest.importorskip("pypjlink")

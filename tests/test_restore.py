@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from helpers import pjlink_room, rig_text
-
 from classcert.fixtures.campaign import open_campaign
 from classcert.fixtures.restore import restore_pending
+
+from helpers import pjlink_room, rig_text
 
 
 def test_pending_restore_is_applied(tmp_path):
@@ -21,8 +21,8 @@ def test_pending_restore_is_applied(tmp_path):
         lines = list(restore_pending(ctx))
         assert len(lines) == 1 and "restored" in lines[0]
         assert ctx.store.pending_restores(ctx.campaign.id) == []
-        from classcert.fixtures.devices import open_room_display
         from classcert.device_drivers.display import PowerState
+        from classcert.fixtures.devices import open_room_display
 
         _dev, display = open_room_display(ctx, room)
         try:

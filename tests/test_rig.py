@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from classcert.model import Device
 from classcert.rig import RigError, RigProblem, address_problem, load_rig, parse_rig
 from classcert.tomlpos import KeyLines, field_name, key_line

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from classcert.model import SCHOOL_LEVELS, Device, Rig, Room, School
 from classcert.rig import DEVICE_ROLES, RigError, address_problem, looks_secret, parse_rig
 from classcert.tomlpos import KeyLines, field_name
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 RIG_PATH = Path("rigs/gen.toml")
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -11,6 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from classcert import signing
 from classcert.signing import (
     canonical_json,
@@ -23,9 +27,6 @@ from classcert.signing import (
     verify_file,
     write_certificate,
 )
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 # ----------------------------------------------------------------------------- helpers
 

@@ -7,6 +7,9 @@ import threading
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from classcert.device_drivers import transport as tr
 from classcert.device_drivers.errors import (
     DeviceDisconnected,
@@ -14,8 +17,6 @@ from classcert.device_drivers.errors import (
     DeviceTimeout,
     DeviceUnreachable,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 
 class EchoServer:
