@@ -101,7 +101,7 @@ def _evidence_href(path: str) -> str | None:
     return quote(path.replace("\\", "/"), safe="/._-~")
 
 
-def _requirement(req: Any, kind_names: dict[str, str]) -> dict[str, Any]:
+def _requirement(req: Any, kind_names: dict[str, str], base: str = "") -> dict[str, Any]:
     req = _dict(req)
     clause = _dict(req.get("clause"))
     evidence = []
@@ -109,7 +109,8 @@ def _requirement(req: Any, kind_names: dict[str, str]) -> dict[str, Any]:
         item = _dict(item)
         path = str(item.get("path") or "")
         sha = str(item.get("sha256") or "")
-        evidence.append({"path": path, "href": _evidence_href(path), "sha256": sha})
+        href = _evidence_href(path)
+        evidence.append({"path": path, "href": base + href if href else None, "sha256": sha})
     value = req.get("value")
     unit = req.get("unit")
     shown = _text(value)
@@ -157,8 +158,12 @@ def _device(dev: Any) -> dict[str, Any]:
     return view
 
 
-def certificate_view(cert: dict) -> dict[str, Any]:
-    """Plain, display-ready values for the template; missing fields become dashes."""
+def certificate_view(cert: dict, evidence_base: str = "") -> dict[str, Any]:
+    """Plain, display-ready values for the template; missing fields become dashes.
+
+    ``evidence_base`` is prefixed to evidence links (paths in the certificate are relative
+    to the campaign output directory; the page may live elsewhere).
+    """
     school = _dict(cert.get("school"))
     room = _dict(cert.get("room"))
     profile = _dict(cert.get("profile"))
@@ -188,7 +193,9 @@ def certificate_view(cert: dict) -> dict[str, Any]:
             "title_zh": _text(profile.get("title_zh")),
         },
         "kinds": kinds,
-        "requirements": [_requirement(r, kind_names) for r in _list(cert.get("requirements"))],
+        "requirements": [
+            _requirement(r, kind_names, evidence_base) for r in _list(cert.get("requirements"))
+        ],
         "devices": devices,
         "harness": f"{_text(harness.get('name', 'classcert'))} {_text(harness.get('version'))}",
         "campaign": {
@@ -208,14 +215,15 @@ def certificate_view(cert: dict) -> dict[str, Any]:
     }
 
 
-def render_certificate_html(cert: dict) -> str:
+def render_certificate_html(cert: dict, evidence_base: str = "") -> str:
     """Return the certificate as a complete HTML document (UTF-8 text)."""
     if not isinstance(cert, dict):
         raise TypeError(f"certificate must be a dict, got {type(cert).__name__}")
     template = _environment().get_template(TEMPLATE_NAME)
-    return template.render(c=certificate_view(cert))
+    return template.render(c=certificate_view(cert, evidence_base))
 
 
-def write_certificate_html(cert: dict, path: Path) -> None:
+def write_certificate_html(cert: dict, path: Path, evidence_base: str = "") -> None:
     """Render ``cert`` and write it to ``path`` atomically as UTF-8."""
-    write_bytes_atomically(Path(path), render_certificate_html(cert).encode("utf-8"))
+    html = render_certificate_html(cert, evidence_base)
+    write_bytes_atomically(Path(path), html.encode("utf-8"))

@@ -32,7 +32,8 @@ def write_room_outputs(ctx: CampaignContext) -> list[Path]:
         target = room_dir(ctx.out_dir, room.id)
         target.mkdir(parents=True, exist_ok=True)
         write_certificate(cert, target / "certificate.json")
-        write_certificate_html(cert, target / "certificate.html")
+        # evidence paths are relative to the output directory; the page is two levels down
+        write_certificate_html(cert, target / "certificate.html", evidence_base="../../")
         written += [target / "certificate.json", target / "certificate.html"]
         counts: dict[str, int] = {}
         for entry in cert["requirements"]:
