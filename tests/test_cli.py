@@ -9,11 +9,12 @@ import sys
 import xml.etree.ElementTree as ET
 
 import pytest
-from helpers import REPO, pjlink_room, rig_text, run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from classcert.signing import verify_file
+
+from helpers import REPO, pjlink_room, rig_text, run_cli
 
 VENDOR_CATALOG = """
 [profile]
