@@ -61,8 +61,9 @@ def test_conforming_and_lying_displays(tmp_path):
         ("reply_delay_s = 3.0", "", {}, "could not test"),
         ("auth_fail = true", 'password_env = "T_PJ_PW"', {"T_PJ_PW": "x"}, "could not test"),
         ("", 'password_env = "T_UNSET_PW"', {}, "T_UNSET_PW"),
+        ("drop_after = 0", "", {}, "could not test"),
     ],
-    ids=["garbage", "slow", "auth-rejected", "password-unset"],
+    ids=["garbage", "slow", "auth-rejected", "password-unset", "dropped-connection"],
 )
 def test_misbehaving_devices_are_error_not_fail(tmp_path, monkeypatch, knobs, extra, env, needle):
     import os
@@ -95,3 +96,13 @@ def test_store_matches_certificate(tmp_path):
         assert got[key]["verdict"] == verdict
     junit = (out / "junit.xml")
     assert not junit.exists()  # plain pytest writes JUnit only when asked
+
+
+def test_display_reporting_its_own_failure_is_fail(tmp_path):
+    """ERR4: the display itself is broken; that is the equipment, not the harness."""
+    proc, out = run_pytest_campaign(tmp_path, pjlink_room("BROKEN", "failure = true"))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    got, _ = verdicts(out, "BROKEN")
+    rc = got["display.remote_control"]
+    assert rc["verdict"] == "FAIL", rc
+    assert "reports a failure of its own" in rc["reason"]["en"]
