@@ -9,8 +9,9 @@ cd "$(dirname "$0")"
 
 VENV=.venv
 PY="$VENV/bin/python"
-# Debian packages the tests use (independent peers of our simulators and parsers); none yet.
-DEB_PACKAGES=()
+# Debian packages: portaudio19-dev to build PyAudio; the rest are independent peers the
+# tests check our code against (edid-decode, socat pty pairs, ALSA tools, headless Chromium).
+DEB_PACKAGES=(portaudio19-dev alsa-utils socat edid-decode chromium)
 
 log() { printf '[dev.sh] %s\n' "$*" >&2; }
 

@@ -84,3 +84,11 @@ class DisplayControl(Protocol):
     def lamp_hours(self) -> list[tuple[int, bool]]:
         """(hours, lit) per lamp; empty list for displays without a lamp."""
         ...
+
+    def screen_size_in(self) -> float | None:
+        """Diagonal in inches as the display's own protocol reports it (e.g. Samsung MDC 0x19).
+
+        None when the protocol has no such query (PJLink). A claim, not proof: the harness
+        cross-checks it against other evidence.
+        """
+        ...

@@ -328,6 +328,10 @@ class PjlinkDisplay:
     def error_status(self) -> dict[str, str]:
         return self._parse(codec.parse_error_status, self.request("ERST"))
 
+    def screen_size_in(self) -> float | None:
+        """PJLink has no screen-size query."""
+        return None
+
     def lamp_hours(self) -> list[tuple[int, bool]]:
         """Per-lamp (hours, lit). Displays without a lamp answer ERR1: empty list."""
         try:

@@ -27,6 +27,9 @@ class RunOptions:
     rooms: tuple[str, ...] = ()
     resume: bool = False
     fresh: bool = False
+    attest: Path | None = None
+    operator: str | None = None
+    no_prompt: bool = False
     extra_pytest_args: tuple[str, ...] = ()
 
 
@@ -55,6 +58,12 @@ def pytest_args(opts: RunOptions) -> list[str]:
         args.append("--resume")
     if opts.fresh:
         args.append("--fresh")
+    if opts.attest:
+        args += ["--attest", str(opts.attest)]
+    if opts.operator:
+        args += ["--operator", opts.operator]
+    if opts.no_prompt:
+        args.append("--no-prompt")
     return args + list(opts.extra_pytest_args)
 
 

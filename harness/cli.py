@@ -16,6 +16,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return run_campaign(RunOptions(
         rig=Path(args.rig), out=out, profile=args.profile, rooms=tuple(args.room),
         resume=args.resume, fresh=args.fresh,
+        attest=Path(args.attest) if args.attest else None, operator=args.operator,
+        no_prompt=args.no_prompt,
     ))
 
 
@@ -86,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--room", action="append", default=[], help="only this room (repeatable)")
     run.add_argument("--resume", action="store_true", help="continue an interrupted campaign")
     run.add_argument("--fresh", action="store_true", help="discard an earlier campaign in --out")
+    run.add_argument("--attest", metavar="FILE",
+                     help="operator answers prepared in advance (TOML, see docs/attestations.md)")
+    run.add_argument("--operator", metavar="NAME", help="your name, recorded with each answer")
+    run.add_argument("--no-prompt", action="store_true",
+                     help="never ask at the terminal; unanswered questions are NOT_TESTED")
     run.set_defaults(func=_cmd_run)
 
     demo = sub.add_parser("demo", help="run the simulated demo school / 运行模拟学校演示")

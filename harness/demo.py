@@ -16,11 +16,12 @@ from classcert.fixtures.campaign import STORE_NAME
 from classcert.signing import verify_file
 
 DEMO_RIG = "demo-school.toml"
+DEMO_ATTESTATIONS = "demo-attestations.toml"
 
 # room -> requirement key -> designed verdict
 DESIGNED: dict[str, dict[str, str]] = {
     "A101": {"display.remote_control": "PASS", "display.native_resolution": "PASS",
-             "display.input_resolution": "PASS"},
+             "display.input_resolution": "PASS", "cloud.terminal": "ATTESTED"},
     "A102": {"display.remote_control": "FAIL", "display.native_resolution": "FAIL"},
     "A103": {"display.remote_control": "ERROR", "display.native_resolution": "ERROR",
              "display.input_resolution": "ERROR"},
@@ -66,7 +67,8 @@ def run_demo(out: Path) -> int:
     print("  A102 display that ignores commands and has a low resolution / 不响应控制、分辨率低")
     print("  A103 display that cannot be reached (must be ERROR, never FAIL)"
           " / 无法连接（应为无法测试）")
-    code = run_campaign(RunOptions(rig=demo_rig_path(), out=out))
+    attest = Path(str(resources.files("classcert.rigs").joinpath(DEMO_ATTESTATIONS)))
+    code = run_campaign(RunOptions(rig=demo_rig_path(), out=out, attest=attest, no_prompt=True))
     if code == EXIT_HARNESS_ERROR:
         return code
     problems = check_design(out)

@@ -267,12 +267,14 @@ class RunStore:
     def finished_keys(self, campaign_id: str, room_id: str, test_key: str) -> set[str]:
         """Requirement keys already measured for this test and room in this campaign.
 
-        Counts measurements of finished attempts and of interrupted ones alike: a
-        measurement once taken is never taken again on resume.
+        Counts conclusive verdicts (PASS, FAIL, ATTESTED, SKIPPED) of finished and of
+        interrupted attempts alike: a measurement once taken is never taken again on resume.
+        ERROR and NOT_TESTED are not measurements: a resumed run tries those again.
         """
         rows = self._db.execute(
             "SELECT DISTINCT m.requirement_key FROM measurement m JOIN attempt a "
-            "ON a.id = m.attempt_id WHERE a.campaign_id=? AND a.room_id=? AND a.test_key=?",
+            "ON a.id = m.attempt_id WHERE a.campaign_id=? AND a.room_id=? AND a.test_key=? "
+            "AND m.verdict IN ('PASS', 'FAIL', 'ATTESTED', 'SKIPPED')",
             (campaign_id, room_id, test_key),
         ).fetchall()
         return {r[0] for r in rows}
@@ -280,7 +282,7 @@ class RunStore:
     def attempt_done(self, campaign_id: str, room_id: str, test_key: str) -> bool:
         row = self._db.execute(
             "SELECT 1 FROM attempt WHERE campaign_id=? AND room_id=? AND test_key=? "
-            "AND status IN ('done', 'error') LIMIT 1",
+            "AND status = 'done' LIMIT 1",
             (campaign_id, room_id, test_key),
         ).fetchone()
         return row is not None
