@@ -7,9 +7,10 @@ import subprocess
 import sys
 
 import pytest
-from helpers import REPO, pjlink_room, rig_text
 
 from classcert.fixtures.operator import AttestationFileError, Operator, load_attestations
+
+from helpers import REPO, pjlink_room, rig_text
 
 
 def _scripted(answers: list[str]):
