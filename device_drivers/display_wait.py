@@ -13,14 +13,23 @@ T = TypeVar("T")
 POLL_S = 0.25
 
 
+UNSURE_RETRY_S = 15.0  # how long to retry a refusal the protocol does not classify
+
+
 def retry_while_busy(fn: Callable[[], T], timeout_s: float) -> T:
-    """Call ``fn``; while the display refuses for now (e.g. warming up), retry until timeout."""
-    deadline = time.monotonic() + timeout_s
+    """Call ``fn``; while the display refuses *for now* (warming up), retry until timeout.
+
+    A refusal the protocol marks as permanent (unknown command, bad value) is raised at
+    once; one it does not classify is retried for at most ``UNSURE_RETRY_S``.
+    """
+    start = time.monotonic()
     while True:
         try:
             return fn()
-        except DeviceCommandError:
-            if time.monotonic() >= deadline:
+        except DeviceCommandError as exc:
+            waited = time.monotonic() - start
+            limit = {True: timeout_s, False: 0.0}.get(exc.busy, min(timeout_s, UNSURE_RETRY_S))
+            if waited >= limit:
                 raise
             time.sleep(POLL_S)
 

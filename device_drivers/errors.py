@@ -69,14 +69,18 @@ class DeviceCommandError(DeviceError):
     """The device understood the request but refused it (for PJLink: ERR1, ERR2 or ERR3).
 
     ``code`` is the protocol's error code (e.g. ``"ERR3"``) and ``command`` the request
-    that was refused (e.g. ``"INPT 31"``).
+    that was refused (e.g. ``"INPT 31"``). ``busy`` says whether the refusal is only "not
+    now" (warming up, standby: worth retrying), "never" (unknown command, bad value), or
+    None when the protocol does not say which.
     """
 
     def __init__(
-        self, device: str, message_en: str, message_zh: str = "", *, code: str, command: str = ""
+        self, device: str, message_en: str, message_zh: str = "", *, code: str, command: str = "",
+        busy: bool | None = None,
     ) -> None:
         self.code = code
         self.command = command
+        self.busy = busy
         super().__init__(device, message_en, message_zh)
 
 

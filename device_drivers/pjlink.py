@@ -181,7 +181,8 @@ class PjlinkDisplay:
         if reply.error is not None:
             en, zh = _COMMAND_ERRORS[reply.error]
             raise DeviceCommandError(self.address, en.format(cmd=command),
-                                     zh.format(cmd=command), code=reply.error, command=command)
+                                     zh.format(cmd=command), code=reply.error, command=command,
+                                     busy=reply.error == "ERR3")
         return reply.data
 
     def _exchange(self, transport: Transport, body: str, param: str, pj_class: int

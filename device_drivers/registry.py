@@ -15,7 +15,7 @@ from classcert.device_drivers.display import DisplayControl
 DisplayFactory = Callable[[str, "str | None", float, dict[str, Any]], DisplayControl]
 
 # Drivers that rig files may already name but that are not part of this version.
-PLANNED_DRIVERS = ("samsung-mdc", "lg", "nec", "table:<model>")
+PLANNED_DRIVERS: tuple[str, ...] = ()
 
 
 def _open_pjlink(address: str, password: str | None, timeout: float,
@@ -31,7 +31,33 @@ def _open_pjlink(address: str, password: str | None, timeout: float,
     return PjlinkDisplay(address, password=password, timeout=timeout, retries=retries)
 
 
-_DRIVERS: dict[str, DisplayFactory] = {"pjlink": _open_pjlink}
+def _open_samsung_mdc(address: str, password: str | None, timeout: float,
+                      options: dict[str, Any]) -> DisplayControl:
+    from classcert.device_drivers.samsung_mdc import open_samsung_mdc
+
+    return open_samsung_mdc(address, password, timeout, options)
+
+
+def _open_lg(address: str, password: str | None, timeout: float,
+             options: dict[str, Any]) -> DisplayControl:
+    from classcert.device_drivers.lg import open_lg
+
+    return open_lg(address, password, timeout, options)
+
+
+def _open_nec(address: str, password: str | None, timeout: float,
+              options: dict[str, Any]) -> DisplayControl:
+    from classcert.device_drivers.nec import open_nec
+
+    return open_nec(address, password, timeout, options)
+
+
+_DRIVERS: dict[str, DisplayFactory] = {
+    "pjlink": _open_pjlink,
+    "samsung-mdc": _open_samsung_mdc,
+    "lg": _open_lg,
+    "nec": _open_nec,
+}
 
 
 def register_driver(name: str, factory: DisplayFactory) -> None:
@@ -58,6 +84,12 @@ def open_display(
     Raises ValueError for an unknown driver name or an invalid option value.
     """
     name = driver.strip().lower()
+    if name.startswith("table:"):
+        from classcert.device_drivers.table_display import open_table
+
+        # the model name keeps its case: table files may be named with capitals
+        return open_table(driver.strip()[len("table:"):], address, password, timeout,
+                          dict(options or {}))
     factory = _DRIVERS.get(name)
     if factory is None:
         planned = name in PLANNED_DRIVERS or name.startswith("table:")

@@ -134,7 +134,7 @@ class Transport:
                         f"请检查机房配置中的驱动",
                     )
             scanned = len(self._buffer)
-            self._fill(deadline, what="a complete reply")
+            self._fill(deadline, what="complete reply")
 
     def read_exact(self, n: int, timeout: float | None = None) -> bytes:
         """Read exactly ``n`` bytes (for binary protocols) or raise DeviceTimeout."""

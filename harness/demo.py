@@ -18,13 +18,31 @@ from classcert.signing import verify_file
 DEMO_RIG = "demo-school.toml"
 DEMO_ATTESTATIONS = "demo-attestations.toml"
 
-# room -> requirement key -> designed verdict
-DESIGNED: dict[str, dict[str, str]] = {
-    "A101": {"display.remote_control": "PASS", "display.native_resolution": "PASS",
-             "display.input_resolution": "PASS", "cloud.terminal": "ATTESTED"},
-    "A102": {"display.remote_control": "FAIL", "display.native_resolution": "FAIL"},
-    "A103": {"display.remote_control": "ERROR", "display.native_resolution": "ERROR",
-             "display.input_resolution": "ERROR"},
+# room -> (what it shows, requirement key -> designed verdict)
+DESIGNED: dict[str, tuple[str, dict[str, str]]] = {
+    "A101": ("conforming PJLink panel, 86 in, 10 touch points, working sound system / 合格",
+             {"display.remote_control": "PASS", "display.native_resolution": "PASS",
+              "display.input_resolution": "PASS", "display.size": "PASS",
+              "display.touch_points": "PASS", "audio.amplification": "PASS",
+              "cloud.terminal": "ATTESTED"}),
+    "A102": ("panel that ignores commands, 1366x768 / 不响应控制、分辨率低",
+             {"display.remote_control": "FAIL", "display.native_resolution": "FAIL"}),
+    "A103": ("display that cannot be reached: ERROR, never FAIL / 无法连接：无法测试",
+             {"display.remote_control": "ERROR", "display.native_resolution": "ERROR",
+              "display.input_resolution": "ERROR"}),
+    "A104": ("Samsung panel on MDC, size from its own query / 三星 MDC 协议",
+             {"display.remote_control": "PASS", "display.size": "PASS"}),
+    "A105": ("LG panel on RS-232 (pseudo-terminal pair) / LG 串口控制",
+             {"display.remote_control": "PASS"}),
+    "A106": ("projector + interactive whiteboard, size measured on the screen / 投影+白板",
+             {"display.remote_control": "PASS", "display.size": "ATTESTED",
+              "display.touch_points": "PASS"}),
+    "A107": ("65 in panel for 48 seats: too small / 尺寸不足", {"display.size": "FAIL"}),
+    "A108": ("EDID stores aspect as size; asks for a tape measurement / EDID 尺寸不可信",
+             {"display.size": "NOT_TESTED"}),
+    "A109": ("one touch point only: not multi-touch / 非多点触控",
+             {"display.touch_points": "FAIL"}),
+    "A110": ("silent amplifier / 扩音无声", {"audio.amplification": "FAIL"}),
 }
 
 
@@ -47,7 +65,7 @@ def check_design(out: Path) -> list[str]:
         got = {}
         for entry in cert["requirements"]:
             got.setdefault(entry["key"], entry["verdict"])
-        for key, verdict in designed.items():
+        for key, verdict in designed[1].items():
             if got.get(key) != verdict:
                 problems.append(f"{room_id}: {key} designed {verdict}, got {got.get(key)}")
         for entry in cert["requirements"]:
@@ -62,11 +80,9 @@ def run_demo(out: Path) -> int:
             print(f"error: {out} exists and is not a classcert demo output; choose another --out")
             return EXIT_HARNESS_ERROR
         shutil.rmtree(out)
-    print("classcert demo: a simulated school of three rooms / 模拟学校演示（三间教室）")
-    print("  A101 conforming display / 合格显示设备")
-    print("  A102 display that ignores commands and has a low resolution / 不响应控制、分辨率低")
-    print("  A103 display that cannot be reached (must be ERROR, never FAIL)"
-          " / 无法连接（应为无法测试）")
+    print(f"classcert demo: a simulated school of {len(DESIGNED)} rooms / 模拟学校演示")
+    for room_id, (what, _) in DESIGNED.items():
+        print(f"  {room_id} {what}")
     attest = Path(str(resources.files("classcert.rigs").joinpath(DEMO_ATTESTATIONS)))
     code = run_campaign(RunOptions(rig=demo_rig_path(), out=out, attest=attest, no_prompt=True))
     if code == EXIT_HARNESS_ERROR:

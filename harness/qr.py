@@ -40,7 +40,7 @@ def qr_text(data: str, border: int = QUIET_ZONE, dark_background: bool = True) -
     """Render ``data`` as a QR code in text, one line per two module rows."""
     matrix = qr_matrix(data, border)
     if len(matrix) % 2:
-        matrix.append([not dark_background] * len(matrix[0]))  # pad with a light row
+        matrix.append([False] * len(matrix[0]))  # pad with a light row
     lines = []
     for top, bottom in zip(matrix[0::2], matrix[1::2], strict=True):
         chars = [

@@ -22,8 +22,10 @@ from typing import Any
 from classcert.model import SCHOOL_LEVELS, Device, Rig, Room, School
 from classcert.tomlpos import KeyLines, KeyPath, error_position, field_name
 
-DEVICE_ROLES = ("display", "recorder", "camera", "wifi", "ups", "audio", "cloud-terminal",
-                "class-sign", "other")
+DEVICE_ROLES = ("display", "whiteboard", "recorder", "camera", "wifi", "ups", "audio",
+                "cloud-terminal", "class-sign", "other")
+# Drivers of devices attached to the harness machine, addressed by local device name.
+LOCAL_DRIVERS = ("pyaudio", "none")  # "none": listed for the record, not driven
 TOP_KEYS = ("school", "rooms")
 SCHOOL_KEYS = ("name", "level", "teachers", "students", "classrooms_total", "profile")
 ROOM_KEYS = ("id", "name", "seats", "claims", "devices")
@@ -407,7 +409,15 @@ class _Checker:
             kind = self.get(simulator, (*p, "simulator"), "kind", "模拟器类型（kind）", SIM_KIND)
             simulator = dict(simulator) if kind is not None else None
         address = self.get(t, p, "address", "地址（address）", TEXT)
-        if address is not None and (bad := address_problem(address, "simulator" in t)):
+        if driver in LOCAL_DRIVERS:
+            # a device of the harness machine itself (a sound card): "default", an index or
+            # a name; nothing to check beyond being there
+            if address is not None and not address.strip():
+                self.problem((*p, "address"), "the sound device is empty",
+                             'write "default", a device index or part of its name',
+                             "声音设备为空，请填写 default、设备序号或名称")
+                address = None
+        elif address is not None and (bad := address_problem(address, "simulator" in t)):
             self.problem((*p, "address"), *bad)
             address = None
         optional = {k: self.get(t, p, k, zh, kind, required=False) for k, zh, kind in (

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 STATES = ("on", "off", "unknown")
+GAP_FACTOR = 2.0  # by default a sample holds for two polling intervals at most
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _WEEKDAY_ZH = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
 
@@ -197,6 +198,11 @@ def _utc(day: dt.date, clock: dt.time, tz: dt.tzinfo) -> dt.datetime:
 
 
 # ---------------------------------------------------------------- spans -------------------
+def default_max_gap_s(interval_s: float | None, fallback_interval_s: float = 300.0) -> float:
+    """How long a sample holds when not set explicitly: GAP_FACTOR polling intervals."""
+    return GAP_FACTOR * (interval_s if interval_s and interval_s > 0 else fallback_interval_s)
+
+
 @dataclass(frozen=True)
 class Spans:
     """Sorted, non-overlapping [start, end) intervals (epoch seconds) with a known state."""

@@ -7,6 +7,7 @@ address it really listens on (a rig may say port 0 for "any free port").
 Kinds:
 - ``pjlink``: :class:`classcert.rigs.simulators.pjlink_sim.PjlinkSimulator`; the other keys
   of the table are its state and fault knobs.
+- ``samsung-mdc``: :class:`classcert.rigs.simulators.mdc_sim.MdcSimulator`.
 - ``refuse``: a port that is bound but never listens, so a connection is refused, exactly
   like a device that is switched off or has its network service disabled.
 """
@@ -15,13 +16,15 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import socket
+import subprocess
+import tempfile
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from classcert.model import Device, Rig
-
-SIMULATOR_KINDS = ("pjlink", "refuse")
 
 
 class SimulatorError(Exception):
@@ -55,12 +58,124 @@ class _RefusingPort:
         self.sock.close()
 
 
+def _pjlink(host: str, port: int, password: str | None, spec: dict[str, Any]) -> Any:
+    from classcert.rigs.simulators.pjlink_sim import PjlinkSimulator
+
+    return PjlinkSimulator(host=host, port=port, password=password, **spec)
+
+
+def _mdc(host: str, port: int, password: str | None, spec: dict[str, Any]) -> Any:
+    from classcert.rigs.simulators.mdc_sim import MdcSimulator
+
+    return MdcSimulator(host=host, port=port, password=password, **spec)
+
+
+def _lg(host: str, port: int, password: str | None, spec: dict[str, Any]) -> Any:
+    from classcert.rigs.simulators.lg_sim import LgSimulator
+
+    return LgSimulator(host=host, port=port, **spec)
+
+
+def _nec(host: str, port: int, password: str | None, spec: dict[str, Any]) -> Any:
+    from classcert.rigs.simulators.nec_sim import NecSimulator
+
+    return NecSimulator(host=host, port=port, **spec)
+
+
+def _table(host: str, port: int, password: str | None, spec: dict[str, Any]) -> Any:
+    from classcert.rigs.simulators.table_sim import TableSimulator
+
+    return TableSimulator(host=host, port=port, password=password, **spec)
+
+
+def _alsa_room(host: str, port: int, password: str | None, spec: dict[str, Any]) -> Any:
+    from classcert.rigs.simulators.alsa_room import AlsaRoomSim
+
+    return AlsaRoomSim(host, port, password, **spec)
+
+
+def _refuse(host: str, port: int, password: str | None, spec: dict[str, Any]) -> Any:
+    if spec:
+        raise TypeError(f"'refuse' takes no knobs, got {', '.join(spec)}")
+    return _RefusingPort(host, port)
+
+
+def _touch_panel(spec: dict[str, Any]) -> Any:
+    from classcert.rigs.simulators.touch_panel_sim import TouchPanelSim
+
+    return TouchPanelSim(**spec)
+
+
+_FACTORIES = {"pjlink": _pjlink, "samsung-mdc": _mdc, "lg": _lg, "nec": _nec,
+              "table": _table, "alsa-room": _alsa_room, "refuse": _refuse}
+# Simulators that are not network peers: their "address" is whatever they say it is.
+_NOT_NETWORK = {"alsa-room"}
+_ALSA_SHARED = ("sample_rate", "ambient_s", "signal_s", "signal_kind", "signal_dbfs", "seed")
+SIMULATOR_KINDS = tuple(_FACTORIES)
+
+
+class _PtyPair:
+    """Two linked pseudo-terminals made by socat: the simulator serves one end, the
+    harness opens the other with pyserial, exactly as it opens /dev/ttyUSB0."""
+
+    def __init__(self) -> None:
+        if shutil.which("socat") is None:
+            raise SimulatorError("a simulated serial device needs socat (apt-get install socat) "
+                                 "/ 模拟串口设备需要 socat")
+        self._dir = tempfile.mkdtemp(prefix="classcert-pty-")
+        self.sim_end, self.device_end = f"{self._dir}/sim", f"{self._dir}/dev"
+        self._proc = subprocess.Popen(
+            ["socat", f"pty,raw,echo=0,link={self.sim_end}",
+             f"pty,raw,echo=0,link={self.device_end}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 5
+        while not (os.path.exists(self.sim_end) and os.path.exists(self.device_end)):
+            if time.monotonic() > deadline or self._proc.poll() is not None:
+                self.stop()
+                raise SimulatorError("socat did not create the pty pair / socat 未能创建虚拟串口")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self._proc.terminate()
+        try:
+            self._proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+
+class _SerialSim:
+    """A simulator reached over a pty pair instead of TCP."""
+
+    def __init__(self, sim: Any, baudrate: int) -> None:
+        self.sim, self.baudrate = sim, baudrate
+        self.pty: _PtyPair | None = None
+
+    def start(self) -> _SerialSim:
+        self.pty = _PtyPair()
+        self.sim.serve_serial(self.pty.sim_end, baudrate=self.baudrate)
+        return self
+
+    @property
+    def address(self) -> str:
+        assert self.pty is not None
+        return os.path.realpath(self.pty.device_end)  # /dev/pts/N, as a real port is named
+
+    def stop(self) -> None:
+        self.sim.stop()
+        if self.pty is not None:
+            self.pty.stop()
+
+
 class SimulatorPool:
     """All simulators of one rig. Use as a context manager."""
 
     def __init__(self, rig: Rig) -> None:
         self.rig = rig
         self._running: dict[tuple[str, int], Any] = {}
+        self._touch: dict[str, Any] = {}
 
     @staticmethod
     def is_simulated(device: Device) -> bool:
@@ -71,37 +186,60 @@ class SimulatorPool:
             for room in self.rig.rooms:
                 for index, device in enumerate(room.devices):
                     if device.simulator is not None:
-                        self._running[(room.id, index)] = self._start_one(device)
+                        self._running[(room.id, index)] = self._start_one(room.id, device)
         except Exception:
             self.stop()
             raise
 
-    def _start_one(self, device: Device) -> Any:
+    def _start_one(self, room_id: str, device: Device) -> Any:
         spec = dict(device.simulator or {})
         kind = spec.pop("kind", None)
-        host, port = _split_host_port(device.address)
+        touch = spec.pop("touch", None)
+        if kind in _NOT_NETWORK or (device.simulator or {}).get("serial_line"):
+            host, port = "127.0.0.1", 0
+            # the prepared recording must match what the suite will play and record
+            for knob in _ALSA_SHARED:
+                if knob in device.options:
+                    spec.setdefault(knob, device.options[knob])
+        else:
+            host, port = _split_host_port(device.address)
+        if kind == "table" and device.driver.startswith("table:"):
+            spec.setdefault("table", device.options.get("table_file") or device.driver[6:])
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise SimulatorError(
                 f"{self.rig.path}:{device.line}: simulated device {device.label} must use a "
                 f"loopback address (127.0.0.1), got {host} / 模拟设备只能使用本机回环地址"
             )
-        if kind == "refuse":
-            sim: Any = _RefusingPort(host, port)
-        elif kind == "pjlink":
-            from classcert.rigs.simulators.pjlink_sim import PjlinkSimulator
-
-            password = None
-            if device.password_env:
-                # The simulator's own secret: the harness made it, so it may set it.
-                password = os.environ.setdefault(device.password_env, secrets.token_hex(8))
-            sim = PjlinkSimulator(host=host, port=port, password=password, **spec)
-        else:
+        factory = _FACTORIES.get(str(kind))
+        if factory is None:
             raise SimulatorError(
                 f"{self.rig.path}:{device.line}: unknown simulator kind {kind!r}; known: "
                 f"{', '.join(SIMULATOR_KINDS)} / 未知的模拟器类型"
             )
+        password = None
+        if device.password_env:
+            # The simulator's own secret: the harness made it, so it may set it.
+            password = os.environ.setdefault(device.password_env, secrets.token_hex(8))
+        serial_line = bool(spec.pop("serial_line", False))
+        if serial_line:
+            host, port = "127.0.0.1", 0
+        try:
+            sim = factory(host, port, password, spec)
+            if serial_line:
+                sim = _SerialSim(sim, int(device.options.get("baudrate", 9600)))
+        except TypeError as exc:
+            raise SimulatorError(
+                f"{self.rig.path}:{device.line}: simulator {kind}: {exc} - check the knob "
+                f"names in the device's simulator table / 模拟器参数错误"
+            ) from exc
         sim.start()
+        if touch is not None:
+            self._touch[room_id] = _touch_panel(dict(touch))
         return sim
+
+    def touch_panel(self, room_id: str) -> Any | None:
+        """The simulated panel browser of a room's display, if the rig gives it one."""
+        return self._touch.get(room_id)
 
     def address(self, room_id: str, index: int, device: Device) -> str:
         """The address to connect to: the simulator's real one, or the rig's."""
@@ -115,6 +253,12 @@ class SimulatorPool:
             except Exception:  # noqa: BLE001 - stopping must not mask the run's own outcome
                 pass
         self._running.clear()
+        for panel in self._touch.values():
+            try:
+                panel.stop()
+            except Exception:  # noqa: BLE001
+                pass
+        self._touch.clear()
 
     def __enter__(self) -> SimulatorPool:
         self.start()

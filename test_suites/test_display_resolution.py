@@ -15,8 +15,10 @@ def test_native_resolution(room, display, measure):
     size = display.native_resolution()
     if size is None:
         raise Unmeasurable(
-            "the display does not report its native resolution (needs PJLink class 2 RRES)",
-            "显示设备未报告其原生分辨率",
+            "the display does not report its native resolution (its control protocol has no "
+            "such query, e.g. PJLink class 1, Samsung MDC, LG); check it on the display's "
+            "information menu",
+            "显示设备未报告其原生分辨率（其控制协议无此查询）；请在设备信息菜单中查看",
         )
     measure("display.native_resolution", list(size), unit="px",
             evidence=[measure.write_evidence("native-resolution.json", {"RRES": list(size)})])
@@ -37,8 +39,9 @@ def test_input_resolution(classcert_campaign, room, display, display_device, mea
         size = retry_while_busy(display.input_resolution, timeout_s)
     if size is None:
         raise Unmeasurable(
-            "no input signal: connect and switch on the classroom computer, then run again",
-            "无输入信号：请连接并打开教室电脑后重试",
+            "the display reports no input resolution: no signal (connect and switch on the "
+            "classroom computer, then run again), or its control protocol cannot tell",
+            "显示设备未报告输入分辨率：无信号（请连接并打开教室电脑后重试），或其控制协议无此查询",
         )
     measure("display.input_resolution", list(size), unit="px",
             evidence=[measure.write_evidence("input-resolution.json", {"IRES": list(size)})])

@@ -300,9 +300,10 @@ def test_registry(sim):
     with d:
         assert d.get_power() is PowerState.ON
     assert "pjlink" in known_drivers()
-    with pytest.raises(ValueError, match="known drivers: pjlink"):
+    assert {"samsung-mdc", "lg", "nec"} <= set(known_drivers())
+    with pytest.raises(ValueError, match="known drivers: .*pjlink"):
         open_display("epson-escvp", sim.address)
-    with pytest.raises(ValueError, match="planned"):
+    with pytest.raises(ValueError, match="acme-x1"):
         open_display("table:acme-x1", sim.address)
     with pytest.raises(ValueError, match="retries"):
         open_display("pjlink", sim.address, options={"retries": -1})
