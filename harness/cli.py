@@ -110,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     req.add_argument("--kind", help="only this classroom kind")
     req.set_defaults(func=_cmd_requirements)
 
+    from classcert.monitor_cli import add_monitor_parser
+
+    add_monitor_parser(sub)
+
     rig = sub.add_parser("rig", help="rig file tools / 场地文件工具")
     rig_sub = rig.add_subparsers(dest="rig_command", required=True)
     check = rig_sub.add_parser("check", help="validate a rig file / 校验场地文件")
@@ -125,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted / 已中断", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -141,7 +141,7 @@ class RunStats:
     cycles: int = 0
     samples: int = 0
     unknown: int = 0
-    interrupted: bool = False
+    interrupted: bool = False  # by Ctrl-C, a signal or stop(), not by duration/max_cycles
 
 
 class Monitor:
@@ -238,9 +238,11 @@ class Monitor:
                 slot = max(slot, int(elapsed // self.interval_s) + 1)
                 if duration_s is not None and slot * self.interval_s >= duration_s:
                     break
-                wait = slot * self.interval_s - elapsed
+                # never more than one interval, even if the wall clock was set back meanwhile
+                wait = min(slot * self.interval_s - elapsed, self.interval_s)
                 if wait > 0:
                     self.sleep(wait)
+            stats.interrupted = self._stop.is_set()
         except KeyboardInterrupt:
             stats.interrupted = True
         finally:

@@ -101,6 +101,10 @@ def run_monitor_command(args: argparse.Namespace) -> int:
         print("error: --rig FILE is needed to poll displays (or use --report alone to print "
               "the table) / 轮询需要 --rig 场地文件", file=sys.stderr)
         return 2
+    if not poll and not Path(args.db).is_file():
+        print(f"error: {args.db} does not exist; run `classcert monitor --rig FILE --db "
+              f"{args.db}` first / 监测数据库不存在，请先运行 classcert monitor", file=sys.stderr)
+        return 2
     try:
         with MonitorStore(args.db) as store:
             if poll:
@@ -133,7 +137,7 @@ def _poll(args: argparse.Namespace, store: MonitorStore, calendar: SchoolCalenda
             with Monitor(targets, store, interval_s=args.interval, timeout_s=args.timeout,
                          on_cycle=lambda s: print(_cycle_line(s, calendar), flush=True)
                          ) as monitor:
-                previous = _on_sigterm(monitor.stop)
+                previous = _stop_on_signals(monitor.stop)
                 try:
                     print(f"monitoring {len(targets)} displays every {args.interval:g} s into "
                           f"{args.db}; Ctrl-C to stop / 正在监测 {len(targets)} 台显示设备，"
@@ -142,26 +146,39 @@ def _poll(args: argparse.Namespace, store: MonitorStore, calendar: SchoolCalenda
                                         max_cycles=1 if args.once else None,
                                         rig_path=str(rig.path), calendar=calendar.as_dict())
                 finally:
-                    _restore_sigterm(previous)
+                    _restore_signals(previous)
     except (MonitorConfigError, SimulatorError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    how = "stopped by Ctrl-C / 已按 Ctrl-C 停止" if stats.interrupted else "done / 完成"
+    how = "stopped / 已停止" if stats.interrupted else "done / 完成"
     print(f"{how}: {stats.cycles} cycles, {stats.samples} samples ({stats.unknown} unknown) "
           f"written to {args.db} / 已写入 {stats.samples} 条采样", flush=True)
     return 0
 
 
-def _on_sigterm(handler: Any) -> Any:
+def _stop_on_signals(stop: Any) -> dict[int, Any]:
+    """SIGTERM, and a first Ctrl-C, finish the cycle in progress and stop; returns the old
+    handlers. A second Ctrl-C interrupts at once. An ignored SIGINT (background job) stays so."""
+    previous: dict[int, Any] = {}
+
+    def on_int(signum: int, frame: Any) -> None:
+        print("stopping after this poll cycle (Ctrl-C again to abort) / 本轮轮询结束后停止",
+              file=sys.stderr, flush=True)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        stop()
+
     try:
-        return signal.signal(signal.SIGTERM, lambda *_: handler())
-    except (ValueError, OSError):  # not the main thread, or no SIGTERM on this platform
-        return None
+        previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, lambda *_: stop())
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            previous[signal.SIGINT] = signal.signal(signal.SIGINT, on_int)
+    except (ValueError, OSError, AttributeError):  # not the main thread, or no such signal
+        pass
+    return previous
 
 
-def _restore_sigterm(previous: Any) -> None:
-    if previous is not None:
-        signal.signal(signal.SIGTERM, previous)
+def _restore_signals(previous: dict[int, Any]) -> None:
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
 
 
 def _cycle_line(samples: list[MonitorSample], calendar: SchoolCalendar) -> str:

@@ -4,9 +4,11 @@ restarts, unreachable displays, the CLI and the usage.daily suite."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -368,6 +370,9 @@ def test_cli_errors_say_what_to_fix(tmp_path, capsys):
     assert "--rig FILE is needed" in capsys.readouterr().err
     assert cli("--db", str(tmp_path / "m.sqlite"), "--report", "--school-hours", "8-17") == 2
     assert "08:00-17:00" in capsys.readouterr().err
+    assert cli("--db", str(tmp_path / "none.sqlite"), "--report") == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "none.sqlite").exists()
     with pytest.raises(SystemExit):
         cli("--interval", "0")
     assert "> 0" in capsys.readouterr().err
@@ -436,3 +441,52 @@ def test_usage_suite_passes_fails_or_is_not_tested(tmp_path):
     evidence = json.loads((out / good["evidence"][0]["path"]).read_text("utf-8"))
     assert evidence["calendar"]["hours"] == "08:00-17:00" and len(evidence["days"]) == 5
     assert evidence["days"][0]["usage_pct"] == pytest.approx(55.56)
+
+
+CLI_SCRIPT = """
+import argparse, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal
+from classcert.monitor_cli import add_monitor_parser
+parser = argparse.ArgumentParser(prog="classcert")
+add_monitor_parser(parser.add_subparsers(dest="command"))
+args = parser.parse_args(["monitor", *sys.argv[1:]])
+sys.exit(args.func(args))
+"""
+
+
+def stored_samples(db) -> int:
+    """Sample count read without writing (the monitor may be creating the file)."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
+            return con.execute("SELECT COUNT(*) FROM sample").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_signal_stops_the_cli_cleanly(tmp_path, signum):
+    rig = tmp_path / "rig.toml"
+    rig.write_text(rig_text(SIM_ROOM), encoding="utf-8")
+    db = tmp_path / "m.sqlite"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CLI_SCRIPT, "--rig", str(rig), "--db", str(db),
+         "--interval", "0.2", "--timeout", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and proc.poll() is None:
+            if stored_samples(db) >= 3:  # a few cycles stored
+                break
+            time.sleep(0.1)
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, out + err
+    assert "stopped / 已停止" in out
+    with MonitorStore(db) as store:
+        (run,) = store.runs()
+        assert run.stopped_at is not None and run.cycles >= 3
+        assert store.count("S1") == run.cycles
