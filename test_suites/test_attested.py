@@ -8,7 +8,31 @@ from __future__ import annotations
 
 import pytest
 
+from classcert.device_drivers.errors import DeviceError
+from classcert.device_drivers.reachability import probe
 from classcert.fixtures.devices import NotTested
+
+# What can be checked before a person vouches: the device of this role answers on the
+# network (rig driver "tcp" or "http"). Recorded as evidence beside the answer.
+PROBED_ROLES = {"cloud.terminal": "cloud-terminal", "classsign": "class-sign"}
+
+
+def _probe_devices(ctx, room, key: str) -> tuple[list[dict], str, str]:
+    results, en, zh = [], [], []
+    for device in room.devices_with_role(PROBED_ROLES.get(key, "")):
+        if device.driver not in ("tcp", "http"):
+            continue
+        try:
+            res = probe(device.driver, ctx.device_address(room, device),
+                        float(device.options.get("timeout_s", 5)))
+            results.append({"device": device.label, "answered": True, **res.as_json()})
+            en.append(f"{device.label}: {res.describe()}")
+            zh.append(f"{device.label}：网络可达")
+        except DeviceError as exc:
+            results.append({"device": device.label, "answered": False, "error": str(exc)})
+            en.append(f"{device.label} did not answer: {exc.message_en}")
+            zh.append(f"{device.label} 无响应：{exc.message_zh}")
+    return results, "; ".join(en), "；".join(zh)
 
 
 @pytest.mark.requirement(method="attested")
@@ -31,7 +55,9 @@ def test_operator_attestations(classcert_campaign, room, operator, measure):
         if att is None:
             unanswered.append(req.id)
             continue
-        measure.attest(req.key, att)
+        probes, probe_en, probe_zh = _probe_devices(classcert_campaign, room, req.key)
+        evidence = [measure.write_evidence(f"probe-{req.key}.json", probes)] if probes else []
+        measure.attest(req.key, att, evidence=evidence, detail_en=probe_en, detail_zh=probe_zh)
     if unanswered:
         raise NotTested(
             f"needs a person's confirmation ({', '.join(unanswered)}): run interactively, or "
