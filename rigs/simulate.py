@@ -100,6 +100,12 @@ def _http_device(host: str, port: int, password: str | None, spec: dict[str, Any
     return HttpDeviceSim(host, port, password, **spec)
 
 
+def _rtsp(host: str, port: int, password: str | None, spec: dict[str, Any]) -> Any:
+    from classcert.rigs.simulators.rtsp_sim import RtspSimulator
+
+    return RtspSimulator(host=host, port=port, password=password, **spec)
+
+
 def _refuse(host: str, port: int, password: str | None, spec: dict[str, Any]) -> Any:
     if spec:
         raise TypeError(f"'refuse' takes no knobs, got {', '.join(spec)}")
@@ -114,7 +120,7 @@ def _touch_panel(spec: dict[str, Any]) -> Any:
 
 _FACTORIES = {"pjlink": _pjlink, "samsung-mdc": _mdc, "lg": _lg, "nec": _nec,
               "table": _table, "alsa-room": _alsa_room, "http-device": _http_device,
-              "refuse": _refuse}
+              "rtsp": _rtsp, "refuse": _refuse}
 # Simulators that are not network peers: their "address" is whatever they say it is.
 _NOT_NETWORK = {"alsa-room"}
 _ALSA_SHARED = ("sample_rate", "ambient_s", "signal_s", "signal_kind", "signal_dbfs", "seed")
