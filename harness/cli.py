@@ -111,8 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
     req.set_defaults(func=_cmd_requirements)
 
     from classcert.monitor_cli import add_monitor_parser
+    from classcert.video_cli import add_video_parser
 
     add_monitor_parser(sub)
+    add_video_parser(sub)
 
     rig = sub.add_parser("rig", help="rig file tools / 场地文件工具")
     rig_sub = rig.add_subparsers(dest="rig_command", required=True)
