@@ -22,8 +22,8 @@ from typing import Any
 from classcert.model import SCHOOL_LEVELS, Device, Rig, Room, School
 from classcert.tomlpos import KeyLines, KeyPath, error_position, field_name
 
-DEVICE_ROLES = ("display", "whiteboard", "recorder", "camera", "wifi", "ups", "audio",
-                "cloud-terminal", "class-sign", "other")
+DEVICE_ROLES = ("display", "whiteboard", "recorder", "camera", "video-link", "wifi", "ups",
+                "audio", "cloud-terminal", "class-sign", "other")
 # Drivers of devices attached to the harness machine, addressed by local device name.
 LOCAL_DRIVERS = ("pyaudio", "none")  # "none": listed for the record, not driven
 TOP_KEYS = ("school", "rooms")
@@ -143,6 +143,12 @@ def address_problem(address: str, simulated: bool) -> tuple[str, str, str] | Non
     for scheme in ("socket://", "rfc2217://"):
         if low.startswith(scheme):
             return _hostport_problem(address[len(scheme) :].split("?")[0], simulated)
+    for scheme in ("rtsp://", "rtsps://", "http://", "https://"):
+        if low.startswith(scheme):  # stream and web URLs: check the host[:port] part
+            netloc = address[len(scheme):].split("/", 1)[0].rpartition("@")[2]
+            if ":" not in netloc.rpartition("]")[2]:
+                netloc += ":554" if scheme.startswith("rtsp") else ":80"
+            return _hostport_problem(netloc, simulated)
     if "://" in address or address.startswith("/dev/") or re.search(r"\s", address):
         return (f"{address!r} is not a supported address", f"use one of: {_FORMS}",
                 f"地址格式无效，可用格式：{_FORMS}")

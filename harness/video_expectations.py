@@ -167,5 +167,10 @@ class DetailHook:
         lines = get("lines")
         if lines is None:
             return None
+        horizontal = get("horizontal")
         return {"lines": int(lines), "method": str(get("method", "") or ""),
-                "class_name": str(get("class_name", "") or f"{int(lines)}p")}
+                "class_name": str(get("class_name", "") or f"{int(lines)}p"),
+                "width": int(getattr(horizontal, "effective", 0) or 0) or None,
+                "confidence": str(get("confidence", "") or ""),
+                "reason_en": str(get("reason", "") or ""),
+                "reason_zh": str(get("reason_zh", "") or "")}

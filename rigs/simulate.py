@@ -103,7 +103,18 @@ def _http_device(host: str, port: int, password: str | None, spec: dict[str, Any
 def _rtsp(host: str, port: int, password: str | None, spec: dict[str, Any]) -> Any:
     from classcert.rigs.simulators.rtsp_sim import RtspSimulator
 
+    pattern = spec.pop("pattern", None)
+    if pattern is not None:  # serve the harness's own test pattern, as the device delivers it
+        from classcert.rigs.simulators.pattern_clips import pattern_clip
+
+        spec["clip"] = str(pattern_clip(str(pattern), float(spec.pop("pattern_seconds", 4))))
     return RtspSimulator(host=host, port=port, password=password, **spec)
+
+
+def _onvif(host: str, port: int, password: str | None, spec: dict[str, Any]) -> Any:
+    from classcert.rigs.simulators.onvif_sim import OnvifSimulator
+
+    return OnvifSimulator(host=host, port=port, password=password, **spec)
 
 
 def _refuse(host: str, port: int, password: str | None, spec: dict[str, Any]) -> Any:
@@ -120,7 +131,7 @@ def _touch_panel(spec: dict[str, Any]) -> Any:
 
 _FACTORIES = {"pjlink": _pjlink, "samsung-mdc": _mdc, "lg": _lg, "nec": _nec,
               "table": _table, "alsa-room": _alsa_room, "http-device": _http_device,
-              "rtsp": _rtsp, "refuse": _refuse}
+              "rtsp": _rtsp, "onvif": _onvif, "refuse": _refuse}
 # Simulators that are not network peers: their "address" is whatever they say it is.
 _NOT_NETWORK = {"alsa-room"}
 _ALSA_SHARED = ("sample_rate", "ambient_s", "signal_s", "signal_kind", "signal_dbfs", "seed")
