@@ -17,6 +17,7 @@ from classcert.test_suites.video_steps import (
     decode,
     keys_for,
     measure_parts,
+    onvif_claim,
     stream_claim,
     stream_device,
     stream_url,
@@ -35,7 +36,8 @@ def test_video_recording(classcert_campaign, room, operator, measure):
         f"(classcert video pattern); decoding {url}",
         f"{room.id}：请让{ROLE}信号源播放 classcert 测试图样；正在解码视频流",
     )
-    claim = stream_claim(url, device, device_password(device))
+    claim = stream_claim(url, device, device_password(device)) or onvif_claim(
+        classcert_campaign, room, device)
     result = decode(url, float(device.options.get("seconds", 10)), measure.evidence_dir)
     record = {"url": url, "claim": claim, "decoded": {
         "width": result.width, "height": result.height,

@@ -10,7 +10,7 @@ from typing import Any
 
 from classcert.device_drivers.errors import DeviceError
 from classcert.device_drivers.rtsp import RtspClient
-from classcert.fixtures.devices import Unmeasurable
+from classcert.fixtures.devices import NotForThisRoom, Unmeasurable
 from classcert.model import Device, Room
 from classcert.video_probe import ProbeError, ProbeResult, probe
 
@@ -21,10 +21,17 @@ def keys_for(base: str) -> tuple[str, ...]:
     return (base, *(f"{base}.{p}" for p in PARTS))
 
 
+STREAM_DRIVERS = ("rtsp", "onvif")
+
+
 def stream_device(room: Room, role: str) -> Device:
-    for device in room.devices_with_role(role):
-        if device.driver in ("rtsp", "http-video"):
+    """The room's streaming device of ``role``; other suites take other drivers."""
+    devices = room.devices_with_role(role)
+    for device in devices:
+        if device.driver in STREAM_DRIVERS:
             return device
+    if devices:
+        raise NotForThisRoom(f"{role} uses driver {devices[0].driver}")
     raise Unmeasurable(
         f"room {room.id} has no {role} stream in the rig: add a [[rooms.devices]] entry with "
         f'role = "{role}", driver = "rtsp" and its stream URL as address',
@@ -34,16 +41,61 @@ def stream_device(room: Room, role: str) -> Device:
 
 def stream_url(ctx: Any, room: Room, device: Device) -> str:
     address = ctx.device_address(room, device)
+    if device.driver == "onvif":
+        return _onvif_stream(address, device)
     if "://" in address:
         return address
     scheme = "rtsp" if device.driver == "rtsp" else "http"
     return f"{scheme}://{address}{device.options.get('path', '/')}"
 
 
+def _onvif_stream(address: str, device: Device) -> str:
+    """Ask an ONVIF device for the RTSP URI of its first media profile."""
+    from classcert.device_drivers.onvif import OnvifDevice
+    from classcert.fixtures.devices import device_password
+
+    password = device_password(device)
+    user = device.options.get("user", "admin" if password else None)
+    with OnvifDevice(address, user=user, password=password,
+                     timeout=float(device.options.get("timeout_s", 5))) as cam:
+        profiles = cam.profiles()
+        if not profiles:
+            raise Unmeasurable("the ONVIF device offers no media profile",
+                               "ONVIF 设备没有媒体配置")
+        return cam.stream_uri(profiles[0].token)
+
+
+def onvif_claim(ctx: Any, room: Room, device: Device) -> dict[str, Any]:
+    """The encoder configuration an ONVIF device claims (evidence, cross-checked later)."""
+    if device.driver != "onvif":
+        return {}
+    from classcert.device_drivers.onvif import OnvifDevice
+    from classcert.fixtures.devices import device_password
+
+    password = device_password(device)
+    try:
+        with OnvifDevice(ctx.device_address(room, device),
+                         user=device.options.get("user", "admin" if password else None),
+                         password=password,
+                         timeout=float(device.options.get("timeout_s", 5))) as cam:
+            info = cam.device_information()
+            claims = cam.encoder_claims()
+        first = claims[0] if claims else None
+        return {"make": info.make, "model": info.model, "serial": info.serial,
+                "firmware": info.firmware,
+                "width": first.width if first else None,
+                "height": first.height if first else None,
+                "encoder": [c.__dict__ for c in claims]}
+    except DeviceError as exc:
+        return {"error": str(exc)}
+
+
 def stream_claim(url: str, device: Device, password: str | None) -> dict[str, Any]:
     """What the device says about its stream (RTSP DESCRIBE); an error is recorded, not fatal."""
-    if device.driver != "rtsp":
+    if not url.lower().startswith("rtsp"):
         return {}
+    if device.driver == "onvif":  # the stream's own credentials are in the URI, if any
+        password = None
     try:
         with RtspClient(url, password=password, timeout=float(device.options.get("timeout_s", 5)),
                         user=device.options.get("user")) as client:
