@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+
 from helpers import REPO, rig_text
 
 pytest.importorskip("av")
