@@ -43,10 +43,10 @@ DESIGNED: dict[str, tuple[str, dict[str, str]]] = {
     "A109": ("one touch point only: not multi-touch / 非多点触控",
              {"display.touch_points": "FAIL"}),
     "A110": ("silent amplifier / 扩音无声", {"audio.amplification": "FAIL"}),
-    "S201": ("smart classroom: 1080p recording; far-end video is 720p upscaled / 智慧教室",
+    "S201": ("smart classroom: 1080p recording; far-end video only 1280x720 / 智慧教室",
              {"video.recording": "PASS", "video.recording.progressive": "PASS",
               "video.recording.fps": "PASS", "video.interclass": "FAIL",
-              "display.remote_control": "PASS"}),
+              "video.interclass.latency": "PASS", "display.remote_control": "PASS"}),
     "C301": ("surveillance camera sending interlaced 1080i / 监控摄像机隔行",
              {"cctv.resolution.progressive": "FAIL", "cctv.resolution.fps": "PASS"}),
 }

@@ -117,6 +117,12 @@ def _onvif(host: str, port: int, password: str | None, spec: dict[str, Any]) -> 
     return OnvifSimulator(host=host, port=port, password=password, **spec)
 
 
+def _live_pattern(host: str, port: int, password: str | None, spec: dict[str, Any]) -> Any:
+    from classcert.rigs.simulators.live_pattern_sim import LivePatternSimulator
+
+    return LivePatternSimulator(host=host, port=port, password=password, **spec)
+
+
 def _refuse(host: str, port: int, password: str | None, spec: dict[str, Any]) -> Any:
     if spec:
         raise TypeError(f"'refuse' takes no knobs, got {', '.join(spec)}")
@@ -131,7 +137,8 @@ def _touch_panel(spec: dict[str, Any]) -> Any:
 
 _FACTORIES = {"pjlink": _pjlink, "samsung-mdc": _mdc, "lg": _lg, "nec": _nec,
               "table": _table, "alsa-room": _alsa_room, "http-device": _http_device,
-              "rtsp": _rtsp, "onvif": _onvif, "refuse": _refuse}
+              "rtsp": _rtsp, "onvif": _onvif,
+              "live-pattern": _live_pattern, "refuse": _refuse}
 # Simulators that are not network peers: their "address" is whatever they say it is.
 _NOT_NETWORK = {"alsa-room"}
 _ALSA_SHARED = ("sample_rate", "ambient_s", "signal_s", "signal_kind", "signal_dbfs", "seed")
