@@ -47,6 +47,8 @@ DESIGNED: dict[str, tuple[str, dict[str, str]]] = {
              {"video.recording": "PASS", "video.recording.progressive": "PASS",
               "video.recording.fps": "PASS", "video.interclass": "FAIL",
               "video.interclass.latency": "PASS", "display.remote_control": "PASS"}),
+    "S202": ("recorder driven over HTTP; records 1440x1080 stretched / HTTP 录播主机",
+             {"video.recording": "FAIL", "video.recording.progressive": "PASS"}),
     "C301": ("surveillance camera sending interlaced 1080i / 监控摄像机隔行",
              {"cctv.resolution.progressive": "FAIL", "cctv.resolution.fps": "PASS"}),
 }

@@ -123,6 +123,12 @@ def _live_pattern(host: str, port: int, password: str | None, spec: dict[str, An
     return LivePatternSimulator(host=host, port=port, password=password, **spec)
 
 
+def _http_recorder(host: str, port: int, password: str | None, spec: dict[str, Any]) -> Any:
+    from classcert.rigs.simulators.http_recorder_sim import HttpRecorderSim
+
+    return HttpRecorderSim(host, port, password, **spec)
+
+
 def _refuse(host: str, port: int, password: str | None, spec: dict[str, Any]) -> Any:
     if spec:
         raise TypeError(f"'refuse' takes no knobs, got {', '.join(spec)}")
@@ -138,7 +144,8 @@ def _touch_panel(spec: dict[str, Any]) -> Any:
 _FACTORIES = {"pjlink": _pjlink, "samsung-mdc": _mdc, "lg": _lg, "nec": _nec,
               "table": _table, "alsa-room": _alsa_room, "http-device": _http_device,
               "rtsp": _rtsp, "onvif": _onvif,
-              "live-pattern": _live_pattern, "refuse": _refuse}
+              "live-pattern": _live_pattern, "http-recorder": _http_recorder,
+              "refuse": _refuse}
 # Simulators that are not network peers: their "address" is whatever they say it is.
 _NOT_NETWORK = {"alsa-room"}
 _ALSA_SHARED = ("sample_rate", "ambient_s", "signal_s", "signal_kind", "signal_dbfs", "seed")

@@ -128,7 +128,13 @@ def measure_parts(measure: Any, base: str, r: ProbeResult, claim: dict[str, Any]
         if r.sample_aspect_ratio != 1:  # anamorphic: stored samples stretched wider
             width = min(width, r.width)
         lines = int(eff["lines"])
-        if lines < r.height or width < r.width:
+        if r.sample_aspect_ratio != 1:
+            what_en = (f"pixels are not square: {r.width}x{r.height} stretched to the screen "
+                       f"(pixel aspect {r.sample_aspect_ratio}), so only {width} picture "
+                       f"samples per line")
+            what_zh = (f"像素不是正方形：{r.width}x{r.height} 拉伸显示（像素宽高比 "
+                       f"{r.sample_aspect_ratio}），每行仅 {width} 个像素的细节")
+        elif lines < r.height or width < r.width:
             what_en = (f"picture detail equals a {width}x{lines} source stretched to "
                        f"{r.width}x{r.height}")
             what_zh = f"画面细节只相当于 {width}x{lines} 信号放大到 {r.width}x{r.height}"
