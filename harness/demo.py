@@ -51,6 +51,10 @@ DESIGNED: dict[str, tuple[str, dict[str, str]]] = {
              {"video.recording": "FAIL", "video.recording.progressive": "PASS"}),
     "C301": ("surveillance camera sending interlaced 1080i / 监控摄像机隔行",
              {"cctv.resolution.progressive": "FAIL", "cctv.resolution.fps": "PASS"}),
+    "C302": ("camera whose picture freezes / 画面冻结", {"cctv.resolution.freezes": "FAIL"}),
+    "C303": ("camera dropping pictures / 丢帧", {"cctv.resolution.dropped": "FAIL"}),
+    "C304": ("\"1080P\" camera that is 720p upscaled / 720p 放大冒充 1080P",
+             {"cctv.resolution": "FAIL", "cctv.resolution.progressive": "PASS"}),
 }
 
 

@@ -134,10 +134,12 @@ def measure_parts(measure: Any, base: str, r: ProbeResult, claim: dict[str, Any]
                        f"samples per line")
             what_zh = (f"像素不是正方形：{r.width}x{r.height} 拉伸显示（像素宽高比 "
                        f"{r.sample_aspect_ratio}），每行仅 {width} 个像素的细节")
-        elif lines < r.height or width < r.width:
-            what_en = (f"picture detail equals a {width}x{lines} source stretched to "
-                       f"{r.width}x{r.height}")
-            what_zh = f"画面细节只相当于 {width}x{lines} 信号放大到 {r.width}x{r.height}"
+        elif lines < r.height:
+            what_en = f"picture detail equals a {lines}p source upscaled to {r.height} lines"
+            what_zh = f"画面细节只相当于 {lines}p 信号放大到 {r.height} 行"
+        elif width < r.width:
+            what_en = f"horizontal detail equals only {width} of {r.width} samples per line"
+            what_zh = f"水平细节只相当于每行 {width} 个像素（共 {r.width}）"
         else:
             what_en = f"picture detail fills the full {r.width}x{r.height}"
             what_zh = f"画面细节达到完整的 {r.width}x{r.height}"

@@ -43,7 +43,7 @@ def _recorder_room(room_id: str, variant: str) -> str:
         role = "recorder"
         driver = "rtsp"
         address = "127.0.0.1:0"
-        options = {{ seconds = 3, path = "/live" }}
+        options = {{ seconds = 4, path = "/live" }}
         simulator = {{ kind = "rtsp", pattern = "{variant}", pattern_seconds = 4 }}
     """
 
@@ -90,3 +90,19 @@ def test_onvif_camera_claim_is_cross_checked(tmp_path):
     entry = _entries(out, "CAM")["cctv.resolution"]
     assert entry["verdict"] == "FAIL", entry  # claims 1920x1080, detail of 720p
     assert "720" in entry["reason"]["en"]
+
+
+def test_video_check_cli_on_rtsp(tmp_path):
+    """`classcert video check rtsp://...` on the simulator: 720p upscaled is not 1080P."""
+    from helpers import run_cli
+
+    from classcert.rigs.simulators.pattern_clips import pattern_clip
+    from classcert.rigs.simulators.rtsp_sim import RtspSimulator
+
+    with RtspSimulator(clip=str(pattern_clip("upscaled_720p", 4))) as sim:
+        res = run_cli("video", "check", f"rtsp://{sim.address}/x", "--duration", "3", "--json")
+    assert res.returncode == 1, res.stdout + res.stderr
+    data = json.loads(res.stdout)
+    assert (data["width"], data["height"]) == (1920, 1080)
+    assert data["verdict"] == "not conforming"
+    assert any("720p source upscaled" in r["en"] for r in data["reasons"])
