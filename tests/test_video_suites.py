@@ -94,10 +94,10 @@ def test_onvif_camera_claim_is_cross_checked(tmp_path):
 
 def test_video_check_cli_on_rtsp(tmp_path):
     """`classcert video check rtsp://...` on the simulator: 720p upscaled is not 1080P."""
-    from helpers import run_cli
-
     from classcert.rigs.simulators.pattern_clips import pattern_clip
     from classcert.rigs.simulators.rtsp_sim import RtspSimulator
+
+    from helpers import run_cli
 
     with RtspSimulator(clip=str(pattern_clip("upscaled_720p", 4))) as sim:
         res = run_cli("video", "check", f"rtsp://{sim.address}/x", "--duration", "3", "--json")
