@@ -24,7 +24,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from classcert.demo import run_demo
 
-    return run_demo(Path(args.out))
+    out = args.out or ("out/demo" if args.school == "cq-jj" else f"out/demo-{args.school}")
+    return run_demo(Path(out), args.school)
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -96,7 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_cmd_run)
 
     demo = sub.add_parser("demo", help="run the simulated demo school / 运行模拟学校演示")
-    demo.add_argument("--out", default="out/demo", help="output directory (default out/demo)")
+    demo.add_argument("--out", help="output directory (default out/demo, or out/demo-<school>)")
+    demo.add_argument("--school", choices=("cq-jj", "hz3"), default="cq-jj",
+                      help="which demo school: Chongqing basic (default) or Huzhou 3.0")
     demo.set_defaults(func=_cmd_demo)
 
     ver = sub.add_parser("verify", help="verify certificate signatures / 验证证书签名")

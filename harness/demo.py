@@ -58,14 +58,27 @@ DESIGNED: dict[str, tuple[str, dict[str, str]]] = {
 }
 
 
-def demo_rig_path() -> Path:
-    return Path(str(resources.files("classcert.rigs").joinpath(DEMO_RIG)))
+DESIGNED_HZ3: dict[str, tuple[str, dict[str, str]]] = {
+    "R301": ("recording classroom serving 5 live streams / 录播教室 5 路直播",
+             {"recording.live_points": "PASS", "display.remote_control": "PASS"}),
+    "R302": ("recording system that allows only 3 streams / 仅支持 3 路直播",
+             {"recording.live_points": "FAIL"}),
+}
+# school -> (rig file, attestation file or None, designed outcomes)
+SCHOOLS: dict[str, tuple[str, str | None, dict[str, tuple[str, dict[str, str]]]]] = {
+    "cq-jj": (DEMO_RIG, DEMO_ATTESTATIONS, DESIGNED),
+    "hz3": ("demo-school-hz3.toml", None, DESIGNED_HZ3),
+}
 
 
-def check_design(out: Path) -> list[str]:
+def demo_rig_path(school: str = "cq-jj") -> Path:
+    return Path(str(resources.files("classcert.rigs").joinpath(SCHOOLS[school][0])))
+
+
+def check_design(out: Path, school: str = "cq-jj") -> list[str]:
     """Deviations of the demo's certificates from its design (empty: as designed)."""
     problems: list[str] = []
-    for room_id, designed in DESIGNED.items():
+    for room_id, designed in SCHOOLS[school][2].items():
         path = out / "rooms" / room_id / "certificate.json"
         if not path.exists():
             problems.append(f"{room_id}: no certificate at {path}")
@@ -86,20 +99,23 @@ def check_design(out: Path) -> list[str]:
     return problems
 
 
-def run_demo(out: Path) -> int:
+def run_demo(out: Path, school: str = "cq-jj") -> int:
     if out.exists():
         if not (out / STORE_NAME).exists() and any(out.iterdir()):
             print(f"error: {out} exists and is not a classcert demo output; choose another --out")
             return EXIT_HARNESS_ERROR
         shutil.rmtree(out)
-    print(f"classcert demo: a simulated school of {len(DESIGNED)} rooms / 模拟学校演示")
-    for room_id, (what, _) in DESIGNED.items():
+    _rig, attest_name, designed = SCHOOLS[school]
+    print(f"classcert demo ({school}): a simulated school of {len(designed)} rooms / 模拟学校演示")
+    for room_id, (what, _) in designed.items():
         print(f"  {room_id} {what}")
-    attest = Path(str(resources.files("classcert.rigs").joinpath(DEMO_ATTESTATIONS)))
-    code = run_campaign(RunOptions(rig=demo_rig_path(), out=out, attest=attest, no_prompt=True))
+    attest = (Path(str(resources.files("classcert.rigs").joinpath(attest_name)))
+              if attest_name else None)
+    code = run_campaign(RunOptions(rig=demo_rig_path(school), out=out, attest=attest,
+                                   no_prompt=True))
     if code == EXIT_HARNESS_ERROR:
         return code
-    problems = check_design(out)
+    problems = check_design(out, school)
     print()
     if problems:
         print("demo did NOT come out as designed / 演示结果与设计不符:")
@@ -107,6 +123,6 @@ def run_demo(out: Path) -> int:
             print(f"  - {p}")
         return 1
     print("demo ran as designed; every certificate verifies / 演示结果符合设计，所有证书签名有效")
-    for room_id in DESIGNED:
+    for room_id in designed:
         print(f"  {out / 'rooms' / room_id / 'certificate.html'}")
     return 0

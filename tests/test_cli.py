@@ -191,3 +191,13 @@ def test_plain_pytest_on_the_demo_rig(tmp_path):
     for room in ("A101", "A102", "A103", "A110"):
         assert verify_file(tmp_path / "out" / "rooms" / room / "certificate.json").ok
     shutil.rmtree(tmp_path / "out")
+
+
+def test_huzhou_demo_school(tmp_path):
+    """`classcert demo --school hz3`: live-stream points, including a 3-stream recorder."""
+    res = run_cli("demo", "--school", "hz3", "--out", str(tmp_path / "hz3"), timeout=240)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+    cert = json.loads((tmp_path / "hz3" / "rooms" / "R302" / "certificate.json")
+                      .read_text("utf-8"))
+    entry = next(e for e in cert["requirements"] if e["key"] == "recording.live_points")
+    assert entry["verdict"] == "FAIL" and entry["value"] == 3

@@ -261,3 +261,21 @@ def test_memory_does_not_grow_with_length(tmp_path: Path) -> None:
     frames_long, rss_long = _peak_rss(long)
     assert (frames_short, frames_long) == (100, 1500)
     assert rss_long - rss_short < 15 * 1024, (rss_short, rss_long)
+
+
+@pytest.mark.slow
+def test_two_hour_recording_needs_no_more_memory_than_one_minute(tmp_path: Path) -> None:
+    """The issue's own figure: a two-hour recording against a one-minute one (slow)."""
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed")
+    minute = write_pattern_clip(tmp_path / "minute.mp4", 60.0, 25, 160, 96, preset="ultrafast")
+    two_hours = tmp_path / "two-hours.mp4"
+    # loop the one-minute clip 120 times without re-encoding: a real 2 h H.264 file
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-stream_loop", "119", "-i", str(minute),
+                    "-c", "copy", str(two_hours)], check=True, timeout=600)
+    frames_minute, rss_minute = _peak_rss(minute)
+    out = subprocess.run([sys.executable, "-c", _RSS_SCRIPT, str(two_hours)],
+                         capture_output=True, text=True, check=True, timeout=3600)
+    doc = json.loads(out.stdout.strip().splitlines()[-1])
+    assert frames_minute == 1500 and doc["frames"] >= 120 * 1500 - 25
+    assert doc["rss_kb"] - rss_minute < 15 * 1024, (rss_minute, doc["rss_kb"])
