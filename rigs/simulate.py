@@ -129,6 +129,18 @@ def _http_recorder(host: str, port: int, password: str | None, spec: dict[str, A
     return HttpRecorderSim(host, port, password, **spec)
 
 
+def _unifi(host: str, port: int, password: str | None, spec: dict[str, Any]) -> Any:
+    from classcert.rigs.simulators.unifi_sim import UnifiSim
+
+    return UnifiSim(host, port, password, **spec)
+
+
+def _omada(host: str, port: int, password: str | None, spec: dict[str, Any]) -> Any:
+    from classcert.rigs.simulators.omada_sim import OmadaSim
+
+    return OmadaSim(host, port, password, **spec)
+
+
 def _refuse(host: str, port: int, password: str | None, spec: dict[str, Any]) -> Any:
     if spec:
         raise TypeError(f"'refuse' takes no knobs, got {', '.join(spec)}")
@@ -145,7 +157,7 @@ _FACTORIES = {"pjlink": _pjlink, "samsung-mdc": _mdc, "lg": _lg, "nec": _nec,
               "table": _table, "alsa-room": _alsa_room, "http-device": _http_device,
               "rtsp": _rtsp, "onvif": _onvif,
               "live-pattern": _live_pattern, "http-recorder": _http_recorder,
-              "refuse": _refuse}
+              "unifi": _unifi, "omada": _omada, "refuse": _refuse}
 # Simulators that are not network peers: their "address" is whatever they say it is.
 _NOT_NETWORK = {"alsa-room"}
 _ALSA_SHARED = ("sample_rate", "ambient_s", "signal_s", "signal_kind", "signal_dbfs", "seed")
