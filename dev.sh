@@ -11,10 +11,11 @@ VENV=.venv
 PY="$VENV/bin/python"
 # Debian packages: portaudio19-dev to build PyAudio; the rest are independent peers the
 # tests check our code against (edid-decode, socat pty pairs, ALSA tools, headless Chromium,
-# ffmpeg/ffprobe, GStreamer's RTSP server through the system Python's gi bindings).
+# ffmpeg/ffprobe, GStreamer's RTSP server through the system Python's gi bindings, net-snmp).
 DEB_PACKAGES=(portaudio19-dev alsa-utils socat edid-decode chromium ffmpeg
     python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp
-    gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly)
+    gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
+    snmp snmpd)
 
 log() { printf '[dev.sh] %s\n' "$*" >&2; }
 

@@ -141,6 +141,12 @@ def _omada(host: str, port: int, password: str | None, spec: dict[str, Any]) -> 
     return OmadaSim(host, port, password, **spec)
 
 
+def _snmp_wireless(host: str, port: int, password: str | None, spec: dict[str, Any]) -> Any:
+    from classcert.rigs.simulators.snmp_wireless_sim import SnmpWirelessSim
+
+    return SnmpWirelessSim(host, port, password, **spec)
+
+
 def _refuse(host: str, port: int, password: str | None, spec: dict[str, Any]) -> Any:
     if spec:
         raise TypeError(f"'refuse' takes no knobs, got {', '.join(spec)}")
@@ -157,7 +163,8 @@ _FACTORIES = {"pjlink": _pjlink, "samsung-mdc": _mdc, "lg": _lg, "nec": _nec,
               "table": _table, "alsa-room": _alsa_room, "http-device": _http_device,
               "rtsp": _rtsp, "onvif": _onvif,
               "live-pattern": _live_pattern, "http-recorder": _http_recorder,
-              "unifi": _unifi, "omada": _omada, "refuse": _refuse}
+              "unifi": _unifi, "omada": _omada,
+              "snmp-wireless": _snmp_wireless, "refuse": _refuse}
 # Simulators that are not network peers: their "address" is whatever they say it is.
 _NOT_NETWORK = {"alsa-room"}
 _ALSA_SHARED = ("sample_rate", "ambient_s", "signal_s", "signal_kind", "signal_dbfs", "seed")
