@@ -12,15 +12,11 @@ from __future__ import annotations
 
 import argparse
 import random
-import socket
-import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
-
-import serial
+from collections.abc import Iterable, Sequence
 
 from classcert.device_drivers import lg_codec as codec
+from classcert.rigs.simulators.serving import Recv, Send, SessionServer, serve_for
 
 QUIRKS = {
     "echo": "echoes every command line before answering (seen on RS-232 firmware)",
@@ -30,12 +26,11 @@ QUIRKS = {
     "spaces": "a blank between OK/NG and the data (a 01 OK 01x)",
     "lower_ok": "ok/ng in lower case",
 }
-_POLL_S = 0.05
 _MAX_LINE = 512
 _GARBAGE = (b"ERROR\r", b"HTTP/1.1 400 Bad Request\r\n", b"\xff\xfb\x01 login: \r")
 
 
-class LgSimulator:
+class LgSimulator(SessionServer):
     """Background-thread LG display. Use as a context manager; ``address`` is host:port.
 
     Fault knobs: ``reply_delay_s``; ``drop_after`` (close after N answered commands, 0 = close
@@ -44,6 +39,8 @@ class LgSimulator:
     and input changes refused); ``ignore_set`` (OK but no change); ``quirks`` (see QUIRKS).
     After power-on the set refuses other commands for ``warmup_s`` seconds, as it boots.
     """
+
+    thread_prefix = "lg-sim"
 
     def __init__(
         self, host: str = "127.0.0.1", port: int = 0, password: str | None = None,
@@ -74,12 +71,8 @@ class LgSimulator:
         self._on = power is True or str(power).lower() in ("on", "1")
         self._ready_at = 0.0
         self._rng = random.Random(seed)
-        self._lock = threading.RLock()
+        self._init_serving()
         self._log: list[str] = []
-        self._stop = threading.Event()
-        self._listener: socket.socket | None = None
-        self._threads: set[threading.Thread] = set()
-        self._closers: dict[threading.Thread, Callable[[], None]] = {}
 
     # ------------------------------------------------------------ state ----------------
     @property
@@ -97,111 +90,7 @@ class LgSimulator:
         with self._lock:
             return list(self._log)
 
-    # ------------------------------------------------------------ serving --------------
-    @property
-    def address(self) -> str:
-        return f"{self.host}:{self.port}"
-
-    def start(self) -> LgSimulator:
-        if self._listener is not None:
-            return self
-        self._listener = socket.create_server((self.host, self.port), backlog=8)
-        self._listener.settimeout(_POLL_S)
-        self.port = self._listener.getsockname()[1]
-        self._stop.clear()
-        self._spawn(self._accept_loop, lambda: None, f"lg-sim-{self.port}")
-        return self
-
-    def serve_serial(self, path: str, baudrate: int = 9600) -> LgSimulator:
-        """Also answer on the serial port ``path`` (a device or pyserial URL) until stop()."""
-        port = serial.serial_for_url(path, baudrate=baudrate, timeout=_POLL_S)
-        self._stop.clear()
-
-        def recv() -> bytes | None:
-            return port.read(max(1, min(port.in_waiting, 4096)))
-
-        def run() -> None:
-            try:
-                self._session(recv, port.write, closes=False)
-            except (serial.SerialException, OSError):
-                pass  # the other end of the line went away
-            finally:
-                port.close()
-
-        self._spawn(run, lambda: None, f"lg-sim-serial-{path}")  # reads poll _stop
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        with self._lock:
-            threads, closers = list(self._threads), list(self._closers.values())
-        for close in closers:
-            close()
-        for thread in threads:
-            thread.join(timeout=5)
-        if self._listener is not None:
-            self._listener.close()
-            self._listener = None
-
-    def __enter__(self) -> LgSimulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _spawn(self, target: Callable[[], None], closer: Callable[[], None], name: str) -> None:
-        def run() -> None:
-            try:
-                target()
-            finally:
-                with self._lock:
-                    self._threads.discard(threading.current_thread())
-                    self._closers.pop(threading.current_thread(), None)
-
-        thread = threading.Thread(target=run, name=name, daemon=True)
-        with self._lock:
-            self._threads.add(thread)
-            self._closers[thread] = closer
-        thread.start()
-
-    def _accept_loop(self) -> None:
-        listener = self._listener
-        while listener is not None and not self._stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with self._lock:
-                busy = len(self._threads) - 1 >= self.max_connections  # minus this thread
-                if not busy:
-                    self.connections += 1
-            if busy:
-                conn.close()  # like a set whose single LAN session is in use
-                continue
-            self._spawn(lambda c=conn: self._serve_socket(c), lambda c=conn: _shutdown(c),
-                        f"lg-sim-{self.port}-c{self.connections}")
-
-    def _serve_socket(self, conn: socket.socket) -> None:
-        conn.settimeout(_POLL_S)
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-        def recv() -> bytes | None:
-            try:
-                return conn.recv(4096) or None
-            except TimeoutError:
-                return b""
-
-        try:
-            self._session(recv, conn.sendall, closes=True)
-        except OSError:
-            pass  # client vanished
-        finally:
-            _shutdown(conn)
-
-    def _session(self, recv: Callable[[], bytes | None], send: Callable[[bytes], Any],
-                 closes: bool) -> None:
+    def _session(self, recv: Recv, send: Send, closes: bool) -> None:
         buf, answered = bytearray(), 0
         while not self._stop.is_set():
             cut = buf.find(b"\r")
@@ -329,14 +218,6 @@ class LgSimulator:
         return True, data
 
 
-def _shutdown(conn: socket.socket) -> None:
-    try:
-        conn.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    conn.close()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="LG display simulator / LG 显示设备模拟器")
     parser.add_argument("--host", default="127.0.0.1")
@@ -354,12 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sim.serve_serial(args.serial)
         print(f"LG simulator listening on {sim.address} (set ID {sim.set_id})"
               f"{' and ' + args.serial if args.serial else ''}; Ctrl-C to stop", flush=True)
-        end = time.monotonic() + args.duration_s if args.duration_s > 0 else None
-        try:
-            while end is None or time.monotonic() < end:
-                time.sleep(0.2)
-        except KeyboardInterrupt:
-            pass
+        serve_for(args.duration_s)
     return 0
 
 

@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import argparse
 import random
-import socket
-import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-import serial
-
 from classcert.device_drivers import nec_codec as codec
+from classcert.rigs.simulators.serving import Recv, Send, SessionServer, serve_for
 
 QUIRKS = {
     "crlf": "frames end with CR LF",
@@ -28,7 +25,6 @@ QUIRKS = {
     "lowercase_hex": "length and hex fields in lower case",
     "leading_noise": "a NUL and a CR before every frame",
 }
-_POLL_S = 0.05
 _MAX_BUFFER = 1024
 _POWER = {"on": 1, "standby": 2, "suspend": 3, "off": 4}
 
@@ -43,7 +39,7 @@ def _power_mode(value: Any) -> int:
     return _POWER[str(value).lower()]
 
 
-class NecSimulator:
+class NecSimulator(SessionServer):
     """Background-thread NEC monitor. Use as a context manager; ``address`` is host:port.
 
     Fault knobs: ``reply_delay_s``; ``drop_after`` (close after N answered requests, 0 = close
@@ -54,6 +50,8 @@ class NecSimulator:
     self-diagnosis codes); ``quirks`` (see QUIRKS). After power-on the monitor answers NULL
     to everything but the power status for ``warmup_s`` seconds, as it starts.
     """
+
+    thread_prefix = "nec-sim"
 
     def __init__(
         self, host: str = "127.0.0.1", port: int = 0, password: str | None = None,
@@ -87,12 +85,8 @@ class NecSimulator:
         self.power_mode = _power_mode(power)
         self._ready_at = 0.0
         self._rng = random.Random(seed)
-        self._lock = threading.RLock()
+        self._init_serving()
         self._log: list[str] = []
-        self._stop = threading.Event()
-        self._listener: socket.socket | None = None
-        self._threads: set[threading.Thread] = set()
-        self._closers: dict[threading.Thread, Callable[[], None]] = {}
 
     @property
     def command_log(self) -> list[str]:
@@ -100,109 +94,7 @@ class NecSimulator:
         with self._lock:
             return list(self._log)
 
-    # ------------------------------------------------------------ serving --------------
-    @property
-    def address(self) -> str:
-        return f"{self.host}:{self.port}"
-
-    def start(self) -> NecSimulator:
-        if self._listener is not None:
-            return self
-        self._listener = socket.create_server((self.host, self.port), backlog=8)
-        self._listener.settimeout(_POLL_S)
-        self.port = self._listener.getsockname()[1]
-        self._stop.clear()
-        self._spawn(self._accept_loop, lambda: None, f"nec-sim-{self.port}")
-        return self
-
-    def serve_serial(self, path: str, baudrate: int = 9600) -> NecSimulator:
-        """Also answer on the serial port ``path`` (a device or pyserial URL) until stop()."""
-        port = serial.serial_for_url(path, baudrate=baudrate, timeout=_POLL_S)
-        self._stop.clear()
-
-        def run() -> None:
-            try:
-                self._session(lambda: port.read(max(1, min(port.in_waiting, 4096))),
-                              port.write, closes=False)
-            except (serial.SerialException, OSError):
-                pass  # the other end of the line went away
-            finally:
-                port.close()
-
-        self._spawn(run, lambda: None, f"nec-sim-serial-{path}")  # reads poll _stop
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        with self._lock:
-            threads, closers = list(self._threads), list(self._closers.values())
-        for close in closers:
-            close()
-        for thread in threads:
-            thread.join(timeout=5)
-        if self._listener is not None:
-            self._listener.close()
-            self._listener = None
-
-    def __enter__(self) -> NecSimulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _spawn(self, target: Callable[[], None], closer: Callable[[], None], name: str) -> None:
-        def run() -> None:
-            try:
-                target()
-            finally:
-                with self._lock:
-                    self._threads.discard(threading.current_thread())
-                    self._closers.pop(threading.current_thread(), None)
-
-        thread = threading.Thread(target=run, name=name, daemon=True)
-        with self._lock:
-            self._threads.add(thread)
-            self._closers[thread] = closer
-        thread.start()
-
-    def _accept_loop(self) -> None:
-        listener = self._listener
-        while listener is not None and not self._stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with self._lock:
-                busy = len(self._threads) - 1 >= self.max_connections  # minus this thread
-                if not busy:
-                    self.connections += 1
-            if busy:
-                conn.close()  # like a monitor whose LAN sessions are all in use
-                continue
-            self._spawn(lambda c=conn: self._serve_socket(c), lambda c=conn: _shutdown(c),
-                        f"nec-sim-{self.port}-c{self.connections}")
-
-    def _serve_socket(self, conn: socket.socket) -> None:
-        conn.settimeout(_POLL_S)
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-        def recv() -> bytes | None:
-            try:
-                return conn.recv(4096) or None
-            except TimeoutError:
-                return b""
-
-        try:
-            self._session(recv, conn.sendall, closes=True)
-        except OSError:
-            pass  # client vanished
-        finally:
-            _shutdown(conn)
-
-    def _session(self, recv: Callable[[], bytes | None], send: Callable[[bytes], Any],
-                 closes: bool) -> None:
+    def _session(self, recv: Recv, send: Send, closes: bool) -> None:
         buf, answered = bytearray(), 0
         while not self._stop.is_set():
             frame = codec.take_frame(buf)
@@ -355,14 +247,6 @@ class NecSimulator:
         return codec.encode_parameter_reply(codec.ParameterReply(0, op, 0, found[0], value))
 
 
-def _shutdown(conn: socket.socket) -> None:
-    try:
-        conn.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    conn.close()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="NEC display simulator / NEC 显示设备模拟器")
     parser.add_argument("--host", default="127.0.0.1")
@@ -380,12 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sim.serve_serial(args.serial)
         print(f"NEC simulator listening on {sim.address} (monitor ID {sim.monitor_id})"
               f"{' and ' + args.serial if args.serial else ''}; Ctrl-C to stop", flush=True)
-        end = time.monotonic() + args.duration_s if args.duration_s > 0 else None
-        try:
-            while end is None or time.monotonic() < end:
-                time.sleep(0.2)
-        except KeyboardInterrupt:
-            pass
+        serve_for(args.duration_s)
     return 0
 
 
