@@ -147,6 +147,12 @@ def _snmp_wireless(host: str, port: int, password: str | None, spec: dict[str, A
     return SnmpWirelessSim(host, port, password, **spec)
 
 
+def _crowd(host: str, port: int, password: str | None, spec: dict[str, Any]) -> Any:
+    from classcert.rigs.simulators.crowd_sim import CrowdSim
+
+    return CrowdSim(host=host, port=port, password=password, **spec)
+
+
 def _refuse(host: str, port: int, password: str | None, spec: dict[str, Any]) -> Any:
     if spec:
         raise TypeError(f"'refuse' takes no knobs, got {', '.join(spec)}")
@@ -164,9 +170,9 @@ _FACTORIES = {"pjlink": _pjlink, "samsung-mdc": _mdc, "lg": _lg, "nec": _nec,
               "rtsp": _rtsp, "onvif": _onvif,
               "live-pattern": _live_pattern, "http-recorder": _http_recorder,
               "unifi": _unifi, "omada": _omada,
-              "snmp-wireless": _snmp_wireless, "refuse": _refuse}
+              "snmp-wireless": _snmp_wireless, "crowd": _crowd, "refuse": _refuse}
 # Simulators that are not network peers: their "address" is whatever they say it is.
-_NOT_NETWORK = {"alsa-room"}
+_NOT_NETWORK = {"alsa-room", "crowd"}
 _ALSA_SHARED = ("sample_rate", "ambient_s", "signal_s", "signal_kind", "signal_dbfs", "seed")
 SIMULATOR_KINDS = tuple(_FACTORIES)
 
@@ -293,6 +299,13 @@ class SimulatorPool:
         if touch is not None:
             self._touch[room_id] = _touch_panel(dict(touch))
         return sim
+
+    def crowd(self, room_id: str) -> Any | None:
+        """The emulated crowd of a room's Wi-Fi (simulator kind "crowd"), if any."""
+        for (rid, _index), sim in self._running.items():
+            if rid == room_id and type(sim).__name__ == "CrowdSim":
+                return sim
+        return None
 
     def touch_panel(self, room_id: str) -> Any | None:
         """The simulated panel browser of a room's display, if the rig gives it one."""
