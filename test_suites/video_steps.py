@@ -174,3 +174,32 @@ def _claim_vs_picture(claim: dict[str, Any], r: ProbeResult) -> tuple[str, str]:
     return (f"the device's claim of {claim['width']}x{claim['height']} matches the stream's "
             f"frame size (which says nothing of the detail in it)",
             f"设备声明 {claim['width']}x{claim['height']} 与帧尺寸一致（不代表实际细节）")
+
+
+def check_stream(ctx: Any, room: Room, operator: Any, measure: Any, base: str, role: str) -> None:
+    """The whole check of one room's live stream of ``role`` against the parts of ``base``."""
+    from pathlib import Path
+
+    from classcert.fixtures.devices import device_password
+
+    device = stream_device(room, role)
+    url = stream_url(ctx, room, device)
+    operator.notify(
+        f"{room.id}: make sure the {role} source shows the classcert test pattern "
+        f"(classcert video pattern); decoding {url}",
+        f"{room.id}：请让{role}信号源播放 classcert 测试图样；正在解码视频流",
+    )
+    claim = stream_claim(url, device, device_password(device)) or onvif_claim(ctx, room, device)
+    result = decode(url, float(device.options.get("seconds", 10)), measure.evidence_dir)
+    record = {"url": url, "claim": claim, "decoded": {
+        "width": result.width, "height": result.height,
+        "sample_aspect_ratio": str(result.sample_aspect_ratio),
+        "progressive": result.progressive, "fps_measured": result.fps_measured,
+        "frames": result.frames, "dropped_frames": result.dropped_frames,
+        "pattern_frames_missing": result.pattern_frames_missing,
+        "frozen_seconds": result.frozen_seconds, "black_seconds": result.black_seconds,
+        "bitrate_kbps": [result.bitrate_mean_kbps, result.bitrate_min_kbps],
+        "effective": result.effective, "notes": result.notes}, "frames": result.evidence}
+    evidence = [measure.write_evidence(f"{role}-stream.json", record),
+                *(Path(p) for p in result.evidence)]
+    measure_parts(measure, base, result, claim, evidence)
