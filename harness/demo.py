@@ -49,7 +49,8 @@ DESIGNED: dict[str, tuple[str, dict[str, str]]] = {
               "video.recording.fps": "PASS", "video.interclass": "FAIL",
               "video.interclass.latency": "PASS", "display.remote_control": "PASS",
               "wifi.capacity": "PASS", "wifi.per_client": "PASS"}),
-    "S202": ("HTTP recorder records 1440x1080 stretched; AP caps clients at 2 Mbps / 录播、WiFi 不达标",
+    "S202": ("HTTP recorder records 1440x1080 stretched; AP caps clients at 2 Mbps"
+             " / 录播、WiFi 不达标",
              {"video.recording": "FAIL", "video.recording.progressive": "PASS",
               "wifi.capacity": "PASS", "wifi.per_client": "FAIL"}),
     "C301": ("surveillance camera sending interlaced 1080i / 监控摄像机隔行",

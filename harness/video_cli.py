@@ -13,7 +13,7 @@ from typing import Any
 
 from classcert.video_expectations import (
     COULD_NOT_TEST,
-    EXPECTATIONS,
+    EXPECTATION_NAMES,
     NOT_CONFORMING,
     evaluate,
     format_ratio,
@@ -56,7 +56,7 @@ def add_video_parser(subparsers: Any) -> argparse.ArgumentParser:
         description="Decode a file or an HTTP(S)/HLS/RTSP stream and check that the picture "
                     "itself (not the header) meets the expectation. / 解码视频并检测画面本身。")
     check.add_argument("source", help="file path or URL (http, https, .m3u8, rtsp)")
-    check.add_argument("--expect", default="1080p", choices=sorted(EXPECTATIONS),
+    check.add_argument("--expect", default="1080p", choices=EXPECTATION_NAMES,
                        help="expected quality (default 1080p) / 期望的画质")
     check.add_argument("--duration", type=_positive, default=120.0,
                        help="analyse at most S seconds of video (default 120) / 最多分析的秒数")

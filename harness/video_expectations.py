@@ -1,12 +1,14 @@
-"""Limits for `classcert video check --expect NAME`, each citing its standard clause.
+"""What `classcert video check --expect NAME` asks of a picture, each rule citing its clause.
 
-The table is small on purpose: the lead may move these rules into the catalog later. The
-effective-resolution measure lives in ``classcert.video_detail`` (optional); this module holds
-the adapter that calls it and tolerates its absence.
+The numbers are read from the requirement catalog (the 1080P parts of JJ010302.P5), so the
+command and the suites judge by the same limits. The effective-resolution measure lives in
+``classcert.video_detail`` (optional); this module holds the adapter that calls it and
+tolerates its absence.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 from dataclasses import dataclass
 from fractions import Fraction
@@ -34,10 +36,27 @@ class Expectation:
     clauses: tuple[str, ...]
 
 
-EXPECTATIONS: dict[str, Expectation] = {
-    "1080p": Expectation("1080p", 1920, 1080, True, True, 25.0, 1.0, 0.005, 1080,
-                         CLAUSES_1080P),
-}
+EXPECTATION_NAMES = ("1080p",)
+_PROFILE_1080P = "cq-jj"  # its JJ010302.P5 parts hold the 1080P numbers
+
+
+def _expectation_1080p() -> Expectation:
+    from classcert.catalog import load_catalog, parse_expression
+
+    catalog = load_catalog(_PROFILE_1080P)
+
+    def limit(key: str) -> Any:
+        return parse_expression(catalog.by_key(key)[0].limit or "").evaluate({})
+
+    width, height = limit("video.recording")
+    return Expectation(
+        "1080p", int(width), int(height), square_pixels=True,
+        progressive=True,  # video.recording.progressive: op "true"
+        min_fps=float(limit("video.recording.fps")),
+        max_frozen_s=float(limit("video.recording.freezes")),
+        max_dropped_share=float(limit("video.recording.dropped")) / 100,
+        min_effective_lines=int(height), clauses=CLAUSES_1080P,
+    )
 
 
 def parse_ratio(text: str) -> Fraction:
@@ -59,12 +78,14 @@ def format_ratio(value: Fraction) -> str:
     return f"{value.numerator}:{value.denominator}"
 
 
+@functools.cache
 def get_expectation(name: str) -> Expectation:
+    """The expectation called ``name``, built from the catalog on first use."""
     key = name.strip().lower()
-    if key not in EXPECTATIONS:
-        known = ", ".join(sorted(EXPECTATIONS))
+    if key not in EXPECTATION_NAMES:
+        known = ", ".join(EXPECTATION_NAMES)
         raise KeyError(f"unknown expectation {name!r}; known: {known} / 未知的期望值")
-    return EXPECTATIONS[key]
+    return _expectation_1080p()
 
 
 def _reason(en: str, zh: str, clauses: tuple[str, ...]) -> dict[str, str]:

@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from classcert.video_cli import main, parse_size
-from classcert.video_expectations import EXPECTATIONS, evaluate, parse_ratio
+from classcert.video_expectations import evaluate, get_expectation, parse_ratio
 from classcert.video_pattern import write_pattern_clip
 from classcert.video_probe import ProbeResult
 
@@ -108,7 +108,7 @@ def _result(**kw: object) -> ProbeResult:
      "picture detail equals a 720p source upscaled to 1080 lines"),
 ])
 def test_each_rule_explains_itself(kw: dict, words: str) -> None:
-    verdict, reasons = evaluate(_result(**kw), EXPECTATIONS["1080p"])
+    verdict, reasons = evaluate(_result(**kw), get_expectation("1080p"))
     assert verdict == "not conforming" and len(reasons) == 1
     assert words in reasons[0]["en"] and "JJ010302.P4" in reasons[0]["en"]
 
@@ -116,7 +116,7 @@ def test_each_rule_explains_itself(kw: dict, words: str) -> None:
 def test_limits_are_inclusive_where_the_standard_allows() -> None:
     ok = _result(frozen_seconds=1.0, dropped_frames=1, frames=300,
                  effective={"lines": 1080, "method": "m"})
-    assert evaluate(ok, EXPECTATIONS["1080p"]) == ("conforming", [])
+    assert evaluate(ok, get_expectation("1080p")) == ("conforming", [])
 
 
 @given(st.integers(1, 10_000), st.integers(1, 10_000), st.sampled_from([":", "/"]))
