@@ -1,6 +1,7 @@
 """Stream a video source frame by frame and measure what the picture really is.
 
-Files, HTTP(S) MP4/HLS and RTSP URLs are opened with PyAV (FFmpeg decodes on all cores).
+Files, HTTP(S) MP4/HLS and RTSP URLs are opened with PyAV (FFmpeg decodes on all cores); a
+finite HTTP file is downloaded first (``video_fetch``).
 Frames are analysed one at a time on a downscaled luma grid; no frame is kept after the next
 one arrives, except the few sampled for detail measurement and evidence (written to disk as
 they are chosen). Figures come from the decoded pictures and their timestamps, never from the
@@ -10,6 +11,7 @@ container's declared rates.
 from __future__ import annotations
 
 import math
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -20,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from classcert.video_expectations import DetailHook
+from classcert.video_fetch import FetchError, fetch_if_file, is_http
 from classcert.video_pattern import decode_counter
 
 GRID_WIDTH = 160  # samples per row of the analysis grid
@@ -362,7 +365,21 @@ def probe(source: str | Path, *, max_seconds: float | None = 120.0,
     ev = Path(evidence_dir) if evidence_dir else None
     if ev is not None:
         ev.mkdir(parents=True, exist_ok=True)
-    container = _open(src, timeout_s)
+    if not is_http(src):
+        return _probe_open(src, src, max_seconds, ev, timeout_s, wall_limit_s)
+    with tempfile.TemporaryDirectory(prefix="classcert-video-") as tmp:
+        started = time.monotonic()
+        try:
+            local = fetch_if_file(src, Path(tmp), timeout_s, wall_limit_s)
+        except FetchError as exc:
+            raise ProbeError(exc.en, exc.zh) from exc
+        left = max(1.0, wall_limit_s - (time.monotonic() - started))
+        return _probe_open(str(local) if local else src, src, max_seconds, ev, timeout_s, left)
+
+
+def _probe_open(path: str, src: str, max_seconds: float | None, ev: Path | None,
+                timeout_s: float, wall_limit_s: float) -> ProbeResult:
+    container = _open(path, timeout_s)
     try:
         if not container.streams.video:
             raise ProbeError(f"no video stream in {src}", f"{src} 中没有视频流")
