@@ -131,7 +131,19 @@ def print_summary(summary: dict[str, Any], out: Path) -> None:
             first = i == 0
             print(f"{room['id'] if first else '':<12}{room['seats'] if first else '':>6}  "
                   f"{kind:<26}{(status + ' ' + zh):<26}{counts if first else '':<12}")
+    school = summary.get("school") or []
+    if school:
+        print()
+        print("School / 全校  (classrooms counted against classrooms_total / 按教室总数计)")
+        for e in school:
+            value = "-" if e["value"] is None else f"{e['value']:g} {e['unit']}"
+            counted = e.get("counted")
+            rooms = (f"  ({counted['certified']} certified of {counted['classrooms_total']})"
+                     if counted else "")
+            print(f"  {e['id']:<13}{e['title_zh']} / {e['title_en']}: {value} "
+                  f"(limit {e['limit']}) -> {e['verdict']}{rooms}")
     print()
     print(f"certificates / 证书: {out / 'rooms'}/<room>/certificate.json|.html")
+    print(f"school report / 全校统计: {out / 'school.json'} | {out / 'school.html'}")
     print(f"run store / 数据库:  {out / STORE_NAME}")
     print(f"JUnit XML:          {out / 'junit.xml'}")

@@ -1,4 +1,4 @@
-"""Write every room's signed certificate (JSON + HTML) and the campaign summary."""
+"""Write every room's signed certificate, the school report (JSON + HTML) and the summary."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ from typing import TYPE_CHECKING, Any
 
 from classcert.reports.certificate import build_certificate
 from classcert.reports.certificate_html import write_certificate_html
+from classcert.reports.school_html import write_school_html
+from classcert.reports.school_report import build_school_report
 from classcert.signing import load_or_create_key, sign_certificate, write_certificate
 
 if TYPE_CHECKING:
     from classcert.fixtures.campaign import CampaignContext
 
 SUMMARY_NAME = "summary.json"
+SCHOOL_NAME = "school.json"
 
 
 def room_dir(out_dir: Path, room_id: str) -> Path:
@@ -25,6 +28,7 @@ def write_room_outputs(ctx: CampaignContext) -> list[Path]:
     key = load_or_create_key()
     written: list[Path] = []
     summary: dict[str, Any] = {"campaign": ctx.campaign.id, "rooms": []}
+    certificates = []
     for room in ctx.rooms:
         cert = sign_certificate(
             build_certificate(ctx.rig, ctx.catalog, ctx.store, ctx.campaign.id, room), key
@@ -32,6 +36,7 @@ def write_room_outputs(ctx: CampaignContext) -> list[Path]:
         target = room_dir(ctx.out_dir, room.id)
         target.mkdir(parents=True, exist_ok=True)
         write_certificate(cert, target / "certificate.json")
+        certificates.append(cert)
         # evidence paths are relative to the output directory; the page is two levels down
         write_certificate_html(cert, target / "certificate.html", evidence_base="../../")
         written += [target / "certificate.json", target / "certificate.html"]
@@ -43,6 +48,16 @@ def write_room_outputs(ctx: CampaignContext) -> list[Path]:
             "kinds": {k: v["status"] for k, v in cert["kinds"].items()},
             "counts": counts, "certificate": str(target / "certificate.json"),
         })
+    school = sign_certificate(
+        build_school_report(ctx.rig, ctx.catalog, ctx.campaign.id, certificates), key)
+    write_certificate(school, ctx.out_dir / SCHOOL_NAME)
+    write_school_html(school, ctx.out_dir / "school.html")
+    written += [ctx.out_dir / SCHOOL_NAME, ctx.out_dir / "school.html"]
+    summary["school"] = [
+        {"id": e["id"], "key": e["key"], "title_en": e["title_en"], "title_zh": e["title_zh"],
+         "verdict": e["verdict"], "value": e["value"], "limit": e["limit"], "unit": e["unit"],
+         "counted": e.get("counted")}
+        for e in school["requirements"]]
     path = ctx.out_dir / SUMMARY_NAME
     path.write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
     return written + [path]

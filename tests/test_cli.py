@@ -14,39 +14,7 @@ from hypothesis import strategies as st
 
 from classcert.signing import verify_file
 
-from helpers import REPO, pjlink_room, rig_text, run_cli
-
-VENDOR_CATALOG = """
-[profile]
-id = "vendor-bench"
-version = "1"
-title_en = "Vendor bench: remote control only"
-title_zh = "厂商测试台：仅远程控制"
-levels = ["basic"]
-
-[kinds.multimedia]
-name_en = "multimedia classroom"
-name_zh = "多媒体教室"
-includes = []
-
-[[requirements]]
-id = "JJ010301.F3"
-key = "display.remote_control"
-title_en = "Remote intelligent control of the display"
-title_zh = "远程智能管控"
-kinds = ["multimedia"]
-scope = "room"
-mandatory = true
-method = "measured"
-metric = "remote_control_roundtrip"
-unit = "bool"
-op = "true"
-[requirements.clause]
-document = "003_1c2984479393c4c1.txt"
-ref_zh = "重庆市智慧校园建设基本指南 3.1.3 JJ010301 多媒体教室 功能要求 3"
-ref_en = "Chongqing smart campus basic guide, 3.1.3 JJ010301 multimedia classroom, function 3"
-text_zh = "具备远程智能管控功能"
-"""
+from helpers import REPO, VENDOR_CATALOG, pjlink_room, rig_text, run_cli
 
 
 @pytest.fixture(scope="module")
