@@ -34,14 +34,12 @@ def _latest(measurements: list[Measurement]) -> list[Measurement]:
 
 def _not_tested(rr: ResolvedRequirement, covered: set[str]) -> tuple[str, str]:
     req = rr.requirement
-    if req.method == "attested":
-        return (
-            "needs a person's attestation; classcert does not take attestations for this "
-            "requirement yet", "需人工确认；本工具尚不支持该项的人工确认",
-        )
     if req.key in covered:
         return ("the suite did not run for this room (deselected or not reached)",
                 "本教室未运行该测试")
+    if req.method == "attested":
+        return ("needs a person's attestation, and no suite asked for it in this run",
+                "需人工确认，本次运行未询问该项")
     return ("no classcert suite measures this requirement yet", "本工具尚无该项的测试套件")
 
 

@@ -2,6 +2,7 @@
 
 The catalog, not this file, decides which requirements these are (method = "attested"),
 so one test serves every profile. Unanswered questions are NOT_TESTED, never a guess.
+Keys with a suite of their own (:data:`DEDICATED`) are not asked here.
 """
 
 from __future__ import annotations
@@ -15,6 +16,13 @@ from classcert.fixtures.devices import NotTested
 # What can be checked before a person vouches: the device of this role answers on the
 # network (rig driver "tcp" or "http"). Recorded as evidence beside the answer.
 PROBED_ROLES = {"cloud.terminal": "cloud-terminal", "classsign": "class-sign"}
+
+# Attested keys that a dedicated suite asks and judges (structured records, automatic
+# checks): key -> that suite. The one list of them; the marker below passes it on as
+# ``exclude``, and the plugin leaves these keys out of this test's attempt.
+DEDICATED: dict[str, str] = {
+    "mobile.os": "test_wifi_mobile_os.py",
+}
 
 
 def _probe_devices(ctx, room, key: str) -> tuple[list[dict], str, str]:
@@ -35,7 +43,7 @@ def _probe_devices(ctx, room, key: str) -> tuple[list[dict], str, str]:
     return results, "; ".join(en), "；".join(zh)
 
 
-@pytest.mark.requirement(method="attested")
+@pytest.mark.requirement(method="attested", exclude=tuple(DEDICATED))
 def test_operator_attestations(classcert_campaign, room, operator, measure):
     unanswered = []
     asked: set[str] = set()
