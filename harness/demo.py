@@ -43,16 +43,18 @@ DESIGNED: dict[str, tuple[str, dict[str, str]]] = {
     "A109": ("one touch point only: not multi-touch / 非多点触控",
              {"display.touch_points": "FAIL"}),
     "A110": ("silent amplifier / 扩音无声", {"audio.amplification": "FAIL"}),
-    "S201": ("smart classroom: 1080p recording, 24 Wi-Fi clients (120% of 20 seats); far-end video "
-             "only 1280x720 / 智慧教室",
+    "S201": ("smart classroom: 1080p recording, 24 Wi-Fi clients (120% of 20 seats) confirmed by "
+             "its UniFi controller; iOS and Android app steps attested; far-end video only "
+             "1280x720 / 智慧教室",
              {"video.recording": "PASS", "video.recording.progressive": "PASS",
               "video.recording.fps": "PASS", "video.interclass": "FAIL",
               "video.interclass.latency": "PASS", "display.remote_control": "PASS",
-              "wifi.capacity": "PASS", "wifi.per_client": "PASS"}),
-    "S202": ("HTTP recorder records 1440x1080 stretched; AP caps clients at 2 Mbps"
-             " / 录播、WiFi 不达标",
+              "wifi.capacity": "PASS", "wifi.per_client": "PASS", "mobile.os": "ATTESTED"}),
+    "S202": ("HTTP recorder records 1440x1080 stretched; AP caps clients at 2 Mbps (Omada "
+             "controller confirms all 24); teaching app closes on Android / "
+             "录播、WiFi、安卓端应用不达标",
              {"video.recording": "FAIL", "video.recording.progressive": "PASS",
-              "wifi.capacity": "PASS", "wifi.per_client": "FAIL"}),
+              "wifi.capacity": "PASS", "wifi.per_client": "FAIL", "mobile.os": "FAIL"}),
     "C301": ("surveillance camera sending interlaced 1080i / 监控摄像机隔行",
              {"cctv.resolution.progressive": "FAIL", "cctv.resolution.fps": "PASS"}),
     "C302": ("camera whose picture freezes / 画面冻结", {"cctv.resolution.freezes": "FAIL"}),
@@ -100,6 +102,9 @@ def check_design(out: Path, school: str = "cq-jj") -> list[str]:
         for entry in cert["requirements"]:
             if entry["verdict"] in ("FAIL", "ERROR") and not entry["clause"]["text_zh"]:
                 problems.append(f"{room_id}: {entry['id']} verdict cites no clause")
+    school_report = out / "school.json"
+    if not school_report.exists() or not verify_file(school_report).ok:
+        problems.append(f"school report {school_report} missing or does not verify")
     return problems
 
 
@@ -129,4 +134,5 @@ def run_demo(out: Path, school: str = "cq-jj") -> int:
     print("demo ran as designed; every certificate verifies / 演示结果符合设计，所有证书签名有效")
     for room_id in designed:
         print(f"  {out / 'rooms' / room_id / 'certificate.html'}")
+    print(f"  {out / 'school.html'}")
     return 0

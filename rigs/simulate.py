@@ -10,6 +10,11 @@ Kinds:
 - ``samsung-mdc``: :class:`classcert.rigs.simulators.mdc_sim.MdcSimulator`.
 - ``refuse``: a port that is bound but never listens, so a connection is refused, exactly
   like a device that is switched off or has its network service disabled.
+
+A ``crowd = {devices = 24, ...}`` sub-table (the CrowdSim knobs) on any simulated device
+gives its room an emulated crowd for the Wi-Fi crowd test (:meth:`SimulatorPool.crowd`); a
+Wi-Fi controller simulator (unifi, omada, snmp-wireless) then *follows* it: it reports the
+crowd's stations as its associated clients.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from classcert.model import Device, Rig
+from classcert.rigs.simulators.wifi_population import crowd_station_provider
 
 
 class SimulatorError(Exception):
@@ -239,6 +245,8 @@ class SimulatorPool:
         self.rig = rig
         self._running: dict[tuple[str, int], Any] = {}
         self._touch: dict[str, Any] = {}
+        self._crowds: dict[str, Any] = {}
+        self._casting: Any = None
 
     @staticmethod
     def is_simulated(device: Device) -> bool:
@@ -250,6 +258,8 @@ class SimulatorPool:
                 for index, device in enumerate(room.devices):
                     if device.simulator is not None:
                         self._running[(room.id, index)] = self._start_one(room.id, device)
+            if self._casting is not None:
+                self._casting.wait()
         except Exception:
             self.stop()
             raise
@@ -258,6 +268,8 @@ class SimulatorPool:
         spec = dict(device.simulator or {})
         kind = spec.pop("kind", None)
         touch = spec.pop("touch", None)
+        crowd_spec = spec.pop("crowd", None)
+        casting = spec.pop("casting", None)
         if kind in _NOT_NETWORK or (device.simulator or {}).get("serial_line"):
             host, port = "127.0.0.1", 0
             # the prepared recording must match what the suite will play and record
@@ -295,13 +307,61 @@ class SimulatorPool:
                 f"{self.rig.path}:{device.line}: simulator {kind}: {exc} - check the knob "
                 f"names in the device's simulator table / 模拟器参数错误"
             ) from exc
-        sim.start()
+        crowd = self._start_crowd(device, crowd_spec) if crowd_spec is not None else None
+        try:
+            sim.start()
+        except Exception:
+            if crowd is not None:
+                crowd.stop()
+            raise
+        if crowd is not None:
+            self._crowds[room_id] = crowd
+            if callable(getattr(sim, "follow", None)):
+                sim.follow(crowd_station_provider(crowd))
         if touch is not None:
             self._touch[room_id] = _touch_panel(dict(touch))
+        if casting is not None:
+            self._advertise(room_id, device, casting)
         return sim
 
+    def _advertise(self, room_id: str, device: Device, protocols: Any) -> None:
+        from classcert.rigs.simulators.casting_sim import CastingAdvertiser
+
+        if not isinstance(protocols, list) or not all(isinstance(p, str) for p in protocols):
+            raise SimulatorError(f"{self.rig.path}:{device.line}: 'casting' in the simulator "
+                                 f"table must list protocols, e.g. casting = [\"airplay\"] / "
+                                 f"casting 应为投屏协议列表")
+        if self._casting is None:
+            self._casting = CastingAdvertiser()
+        try:
+            self._casting.add(room_id, device.name or device.role, protocols, 7000)
+        except ValueError as exc:
+            raise SimulatorError(f"{self.rig.path}:{device.line}: casting: {exc}") from exc
+
+    def _start_crowd(self, device: Device, spec: Any) -> Any:
+        if not isinstance(spec, dict):
+            raise SimulatorError(
+                f"{self.rig.path}:{device.line}: 'crowd' in the simulator table must be a table "
+                f"of crowd knobs, e.g. crowd = {{ devices = 24 }} / crowd 应为参数表")
+        try:
+            crowd = _crowd("127.0.0.1", 0, None, dict(spec))
+        except (TypeError, ValueError) as exc:
+            raise SimulatorError(
+                f"{self.rig.path}:{device.line}: crowd simulator: {exc} - check the knob names "
+                f"in the device's crowd table / 模拟终端参数错误") from exc
+        try:
+            crowd.start()
+        except (OSError, RuntimeError) as exc:
+            raise SimulatorError(
+                f"{self.rig.path}:{device.line}: the emulated crowd could not start: {exc} / "
+                f"模拟终端无法启动") from exc
+        return crowd
+
     def crowd(self, room_id: str) -> Any | None:
-        """The emulated crowd of a room's Wi-Fi (simulator kind "crowd"), if any."""
+        """The emulated crowd of a room's Wi-Fi (a ``crowd`` sub-table, or simulator kind
+        "crowd"), if any."""
+        if room_id in self._crowds:
+            return self._crowds[room_id]
         for (rid, _index), sim in self._running.items():
             if rid == room_id and type(sim).__name__ == "CrowdSim":
                 return sim
@@ -329,6 +389,15 @@ class SimulatorPool:
             except Exception:  # noqa: BLE001
                 pass
         self._touch.clear()
+        for crowd in self._crowds.values():
+            try:
+                crowd.stop()
+            except Exception:  # noqa: BLE001
+                pass
+        self._crowds.clear()
+        casting, self._casting = self._casting, None
+        if casting is not None:
+            casting.stop()
 
     def __enter__(self) -> SimulatorPool:
         self.start()

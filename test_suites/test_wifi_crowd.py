@@ -5,6 +5,12 @@ every device that opens it joins the session. At the harness's signal all joined
 rate-capped downlink and then a rate-capped uplink in common windows. ``wifi.capacity`` is the
 number of devices that passed traffic both ways in those windows; ``wifi.per_client`` the
 minimum per-device received rate over both directions. The catalog judges both.
+
+When the room's wifi device names a Wi-Fi controller (driver unifi, omada or snmp-wireless),
+its client list is read in the middle of each window and ``wifi.capacity`` counts only the
+completed devices the controller confirms associated to the room's SSID/APs; disagreements
+are reported. A controller that cannot be read leaves ``wifi.capacity`` unmeasured (ERROR);
+``driver = "none"`` measures without the cross-check.
 """
 
 from __future__ import annotations
@@ -27,7 +33,11 @@ from classcert.crowd_server import (
 )
 from classcert.fixtures.devices import NotTested, Unmeasurable
 from classcert.qr import qr_svg, qr_text
+from classcert.test_suites import wifi_controller_steps as ctl
 from classcert.touch_server import lan_address
+from classcert.wifi_crosscheck import cross_check, with_controller_bands
+from classcert.wifi_crosscheck import details as check_details
+from classcert.wifi_crosscheck import to_json as check_json
 
 CAPACITY = "wifi.capacity"
 PER_CLIENT = "wifi.per_client"
@@ -70,11 +80,11 @@ def _host_of(address: str) -> str | None:
     return text or None
 
 
-def _bind_host(ctx: Any, room: Any, wifi: Any, opts: dict[str, Any], simulated: bool) -> str:
+def _bind_host(ctx: Any, room: Any, wifi: Any, opts: dict[str, Any], crowd: Any) -> str:
     if opts.get("crowd_bind"):
         return str(opts["crowd_bind"])
-    if simulated:
-        return "127.0.0.1"
+    if crowd is not None:  # an emulated crowd says where it can reach the server
+        return str(getattr(crowd, "bind_host", None) or "127.0.0.1")
     host = None if wifi is None else _host_of(ctx.device_address(room, wifi))
     try:
         if host is None:
@@ -119,16 +129,67 @@ def _details(result: CrowdResult) -> tuple[str, str]:
         return "-" if value is None else f"{value:.2f}"
 
     kinds = ", ".join(result.load_generators)
+    known = {b: n for b, n in result.bands.items() if b != "unknown"}
+    bands_en = "; bands: " + ", ".join(f"{b} GHz {n}" for b, n in known.items()) if known else ""
+    bands_zh = "；频段：" + "，".join(f"{b} GHz {n} 台" for b, n in known.items()) if known else ""
     en = (f"{result.capacity} of {len(result.devices)} joined devices (target {result.target}) "
           f"passed traffic both ways in the same {result.window_s:g} s windows at "
           f"{result.rate_mbps:g} Mbps offered; downlink min/median {fmt(down.min_mbps)}/"
           f"{fmt(down.median_mbps)} Mbps, uplink {fmt(up.min_mbps)}/{fmt(up.median_mbps)} Mbps; "
-          f"load generator: {kinds}")
+          f"load generator: {kinds}{bands_en}")
     zh = (f"已加入 {len(result.devices)} 台（目标 {result.target}），其中 {result.capacity} 台在"
           f"同一 {result.window_s:g} 秒窗口内完成上下行（每台提供 {result.rate_mbps:g} Mbps）；"
           f"下行最小/中位 {fmt(down.min_mbps)}/{fmt(down.median_mbps)} Mbps，上行 "
-          f"{fmt(up.min_mbps)}/{fmt(up.median_mbps)} Mbps；负载来源：{kinds}")
+          f"{fmt(up.min_mbps)}/{fmt(up.median_mbps)} Mbps；负载来源：{kinds}{bands_zh}")
     return en, zh
+
+
+def _start_server(host: str, port: int, crowd: Any) -> CrowdServer:
+    """The crowd server; inside the emulated network when the crowd has one."""
+    server = CrowdServer(host, port)
+    runner = getattr(crowd, "run_in_network", None)
+    if callable(runner):
+        runner(server.start)
+    else:
+        server.start()
+    return server
+
+
+def _plan(ctx: Any, room: Any, wifi: Any) -> tuple[Any, tuple[str, str] | None]:
+    try:
+        return ctl.controller_plan(ctx, room, wifi), None
+    except ctl.ControllerProblem as exc:
+        return None, (exc.message_en, exc.message_zh)
+
+
+def _measure_capacity(measure: Any, result: CrowdResult, wifi: Any, plan: Any,
+                      problem: tuple[str, str] | None, samples: list[Any],
+                      identity: dict[str, Any], qr_path: Any) -> tuple[CrowdResult, Any]:
+    """Record wifi.capacity (cross-checked when a controller is configured) and the crowd
+    evidence; returns the result with bands filled from the controller, and its evidence."""
+    check = cross_check(result, samples, plan.scope) if plan is not None and not problem else None
+    paths = []
+    if check is not None:
+        result = with_controller_bands(result, check)
+        paths.append(measure.write_evidence("wifi-controller.json", check_json(
+            check, {**plan.describe(), "identity": identity})))
+    paths.insert(0, measure.write_evidence("wifi-crowd.json", result.to_json()))
+    if CAPACITY not in measure.keys:
+        return result, paths[0]
+    en, zh = _details(result)
+    if problem is not None:
+        measure.unmeasurable(CAPACITY, *problem)
+    elif check is None:
+        n_en, n_zh = ctl.no_controller_note(wifi)
+        measure(CAPACITY, result.capacity, unit="clients", evidence=[*paths, qr_path],
+                detail_en=f"{en}; {n_en}", detail_zh=f"{zh}；{n_zh}")
+    elif not check.measurable:
+        measure.unmeasurable(CAPACITY, *ctl.unreadable_reason(plan, samples))
+    else:
+        c_en, c_zh = check_details(check, plan.driver)
+        measure(CAPACITY, check.confirmed, unit="clients", evidence=[*paths, qr_path],
+                detail_en=f"{en}; {c_en}", detail_zh=f"{zh}；{c_zh}")
+    return result, paths[0]
 
 
 @pytest.mark.requirement(CAPACITY, PER_CLIENT)
@@ -149,15 +210,21 @@ def test_wifi_crowd(classcert_campaign, room, operator, measure):
     rate = _number(opts, "crowd_rate_mbps", DEFAULT_RATE_MBPS, MAX_RATE_MBPS)
     lead_s = max(1.0, _number(opts, "crowd_lead_s", LEAD_S, MAX_LEAD_S))
     target = _target(ctx, room)
-    host = _bind_host(ctx, room, wifi, opts, crowd is not None)
+    host = _bind_host(ctx, room, wifi, opts, crowd)
+    plan, problem = _plan(ctx, room, wifi)
     try:
-        server = CrowdServer(host, int(opts.get("crowd_port", 0))).start()
+        server = _start_server(host, int(opts.get("crowd_port", 0)), crowd)
     except (OSError, ValueError) as exc:
         raise Unmeasurable(
             f"cannot start the crowd-test web server on {host}: {exc}; check options.crowd_bind "
             f"and options.crowd_port of the room's wifi device",
             f"无法在 {host} 上启动无线并发测试网页服务：{exc}；请检查 crowd_bind/crowd_port",
         ) from None
+    if problem is not None:
+        operator.notify(f"wifi.capacity will not be measured: {problem[0]}",
+                        f"无线并发数量将无法测试：{problem[1]}")
+    sampler = ctl.ControllerSampler(plan).start() if plan is not None else None
+    samples: list[Any] = []
     try:
         session = server.new_session(room.id, target)
         qr_path = measure.write_evidence("wifi-crowd-qr.svg", qr_svg(session.url))
@@ -177,20 +244,30 @@ def test_wifi_crowd(classcert_campaign, room, operator, measure):
                 f"the classroom Wi-Fi, then run this room again",
                 f"{join_s:g} 秒内没有设备加入：请在连接教室无线网络的设备上打开网址后重新测试",
             )
-        session.start(window_s, rate, lead_s=lead_s)
+        if sampler is not None and sampler.precheck_error is not None:
+            operator.notify(
+                f"Wi-Fi controller not readable yet ({sampler.precheck_error[0]}); it is "
+                f"tried again during the test",
+                f"暂时无法读取无线控制器（{sampler.precheck_error[1]}），测试中将重试")
+        schedule = session.start(window_s, rate, lead_s=lead_s)
+        if sampler is not None:
+            sampler.schedule(ctl.sample_times(schedule))
         operator.notify(f"Wi-Fi crowd test running with {joined} devices ({2 * window_s:g} s)",
                         f"无线并发测试进行中：{joined} 台设备（约 {2 * window_s:g} 秒）")
         session.wait_done(lead_s + 2 * window_s + 10)
         result = session.result()
+        if sampler is not None:
+            samples = sampler.finish()
     finally:
+        if sampler is not None:
+            sampler.stop()
         if crowd is not None:
             crowd.stop()
         server.stop()
-    evidence = measure.write_evidence("wifi-crowd.json", result.to_json())
+    identity = sampler.identity if sampler is not None else {}
+    result, evidence = _measure_capacity(measure, result, wifi, plan, problem, samples,
+                                         identity, qr_path)
     en, zh = _details(result)
-    if CAPACITY in measure.keys:
-        measure(CAPACITY, result.capacity, unit="clients", evidence=[evidence, qr_path],
-                detail_en=en, detail_zh=zh)
     if PER_CLIENT in measure.keys:
         low = result.per_client_min_mbps
         if low is None:

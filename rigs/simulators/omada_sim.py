@@ -12,7 +12,8 @@ Replies are ``{"errorCode": 0, "msg": ..., "result": ...}``; errors keep HTTP 20
 negative errorCode (-44112 token expired, -44113 token invalid, -44106 bad client
 credentials, -1001 bad parameters). Population and faults as in
 :mod:`classcert.rigs.simulators.unifi_sim`, the client secret being the ``password``; plus
-``token_ttl_s`` and :meth:`OmadaSim.expire_tokens`.
+``token_ttl_s`` and :meth:`OmadaSim.expire_tokens`; ``foreign`` and ``follow(provider)`` as
+there.
 """
 
 from __future__ import annotations
@@ -22,7 +23,12 @@ import secrets
 import time
 from typing import Any
 
-from classcert.rigs.simulators.unifi_sim import JsonSimBase, SimHandler, make_population
+from classcert.rigs.simulators.json_sim import JsonSimBase, SimHandler
+from classcert.rigs.simulators.wifi_population import (
+    Association,
+    StationProvider,
+    make_population,
+)
 
 TOKEN_EXPIRED = -44112
 TOKEN_INVALID = -44113
@@ -47,7 +53,7 @@ class OmadaSim(JsonSimBase):
                  tx_rate_mbps: float = 866.0, rx_rate_mbps: float = 702.0,
                  require_auth: bool = True, bad_password: bool = False,
                  reply_delay_s: float = 0.0, drop_after: int | None = None,
-                 garbage: bool = False, report_only: int | None = None,
+                 garbage: bool = False, report_only: int | None = None, foreign: int = 0,
                  token_ttl_s: int = 7200, max_page_size: int = 1000, tls: bool = True,
                  version: str = "5.15.8") -> None:
         super().__init__(host, port, tls=tls, reply_delay_s=reply_delay_s,
@@ -56,14 +62,14 @@ class OmadaSim(JsonSimBase):
         self.omadac_id, self.site, self.version = omadac_id, site, version
         self.site_id = secrets.token_hex(12)
         self.require_auth, self.bad_password = require_auth, bad_password
-        if report_only is not None and report_only < 0:
-            raise ValueError("report_only must be >= 0")
         if not 1 <= max_page_size <= 1000 or token_ttl_s < 1:
             raise ValueError("need 1 <= max_page_size <= 1000 and token_ttl_s >= 1")
-        self.report_only, self.token_ttl_s, self.max_page_size = (report_only, token_ttl_s,
-                                                                  max_page_size)
+        self.token_ttl_s, self.max_page_size = token_ttl_s, max_page_size
         self.population = make_population(clients, aps, ssid=ssid, band=band,
                                           tx_rate_mbps=tx_rate_mbps, rx_rate_mbps=rx_rate_mbps)
+        self.association = Association(self.population, ssid=ssid, band=band,
+                                       tx_rate_mbps=tx_rate_mbps, rx_rate_mbps=rx_rate_mbps,
+                                       report_only=report_only, foreign=foreign)
         self.access: dict[str, float] = {}  # access token -> expiry (monotonic)
         self.refresh: set[str] = set()
         self.grants: list[str] = []  # grant_type of every successful token request
@@ -75,9 +81,12 @@ class OmadaSim(JsonSimBase):
                 self.access[token] = 0.0
 
     # -- data --------------------------------------------------------------------------
+    def follow(self, provider: StationProvider | None) -> None:
+        """Report ``provider()``'s stations (an emulated crowd) as the associated clients."""
+        self.association.follow(provider)
+
     def reported_clients(self) -> list[dict[str, Any]]:
-        people = self.population.clients
-        return people if self.report_only is None else people[: self.report_only]
+        return self.association.reported()
 
     def client_rows(self) -> list[dict[str, Any]]:
         return [{
@@ -98,7 +107,7 @@ class OmadaSim(JsonSimBase):
         rows: list[dict[str, Any]] = [{
             "mac": _dash_mac(ap["mac"]), "name": ap["name"], "type": "ap", "model": "EAP670",
             "status": 14, "clientNum": counts.get(ap["mac"], 0), "ip": f"10.0.1.{10 + i}",
-            "firmwareVersion": "1.1.0"} for i, ap in enumerate(self.population.aps)]
+            "firmwareVersion": "1.1.0"} for i, ap in enumerate(self.association.aps)]
         rows.append({"mac": "02-B0-00-00-00-01", "name": "Core switch", "type": "switch",
                      "model": "TL-SG3428", "status": 14, "clientNum": 0})
         return rows

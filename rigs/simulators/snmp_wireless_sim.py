@@ -1,9 +1,13 @@
 """SNMPv1/v2c agent on UDP 127.0.0.1 serving a generated station table for one vendor map.
 
-Knobs: ``vendor`` (map name or path), ``clients`` (rows), ``ssids``, ``aps``, ``seed``,
-``report_only`` (answer everything with a REPORT PDU, like an agent that only speaks SNMPv3),
+Knobs: ``vendor`` (map name or path), ``clients`` (rows), ``ssids``, ``aps`` (a count or a
+list of names), ``seed``, ``report_only`` (``true``: answer everything with a REPORT PDU, like
+an agent that only speaks SNMPv3; a whole number K: list only K of the room's stations, like
+the other controller simulators), ``foreign=K`` (K more stations on another SSID and AP),
 ``garbage`` (answer with undecodable bytes), ``reply_delay_s`` (wait before answering).
 Requests with another community are dropped silently, as real agents do.
+``follow(provider)`` makes the table list an emulated crowd's stations (on the first SSID and
+the simulator's APs) instead of the generated ones; the table is rebuilt when they change.
 
 Standalone: ``python -m classcert.rigs.simulators.snmp_wireless_sim --vendor huawei --port 1161``.
 """
@@ -20,6 +24,11 @@ from typing import Any
 
 from classcert.device_drivers import snmp_codec as codec
 from classcert.device_drivers.snmp_wireless import Column, VendorMap, load_vendor_map
+from classcert.rigs.simulators.wifi_population import (
+    StationProvider,
+    foreign_rows,
+    station_rows,
+)
 
 MAX_BULK = 200
 BAND_PREFERENCE = ("5", "2.4", "6")
@@ -54,6 +63,26 @@ def generate_rows(vendor_map: VendorMap, clients: int, ssids: tuple[str, ...] = 
     return rows
 
 
+def ap_list(aps: int | list[str]) -> list[dict[str, str]]:
+    """The agent's APs: the names ``generate_rows`` uses for a count, or the given names."""
+    names = ([f"AP-{101 + i}" for i in range(max(1, aps))] if isinstance(aps, int)
+             else [str(n) for n in aps])
+    if not names or len(names) > 250:
+        raise ValueError("aps must be 1..250 access points")
+    return [{"name": n, "mac": f"02:0a:00:00:00:{i:02x}"} for i, n in enumerate(names)]
+
+
+def indexed(rows: list[dict[str, Any]]) -> dict[tuple[int, ...], dict[str, Any]]:
+    """Client tables (wifi_population form) keyed by their MAC, as the station table is."""
+    keep = ("mac", "ip", "hostname", "ap_mac", "ap_name", "ssid", "band", "rssi_dbm",
+            "tx_rate_mbps", "rx_rate_mbps")
+    out = {}
+    for row in rows:
+        index = tuple(int(b, 16) for b in row["mac"].split(":"))
+        out[index] = {k: row.get(k) for k in keep}
+    return out
+
+
 def encode_cell(column: Column, value: Any) -> tuple[int, codec.Value]:
     if column.type == "mac":
         return codec.OCTET_STRING, bytes(int(b, 16) for b in value.split(":"))
@@ -82,23 +111,78 @@ class SnmpWirelessSim:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, password: str | None = None,
                  vendor: str = "huawei", clients: int = 12, ssids: tuple[str, ...] | list[str] = (
-                     "classcert-teach", "classcert-guest"), aps: int = 4, seed: int = 1,
-                 report_only: bool = False, garbage: bool = False, reply_delay_s: float = 0.0,
-                 **_ignored: Any) -> None:
+                     "classcert-teach", "classcert-guest"), aps: int | list[str] = 4,
+                 seed: int = 1, report_only: bool | int = False, foreign: int = 0,
+                 garbage: bool = False, reply_delay_s: float = 0.0, **_ignored: Any) -> None:
         if host not in ("127.0.0.1", "localhost"):
             raise ValueError("the SNMP simulator listens on loopback only")
+        if not ssids:
+            raise ValueError("ssids must name at least one SSID")
+        undercount = None if isinstance(report_only, bool) else report_only
+        if undercount is not None and (not isinstance(undercount, int) or undercount < 0):
+            raise ValueError("report_only must be true/false or a whole number >= 0")
+        if isinstance(foreign, bool) or not isinstance(foreign, int) or not 0 <= foreign <= 1000:
+            raise ValueError("foreign must be a whole number 0..1000")
         self.vendor_map = load_vendor_map(vendor)
         self.community = (password or "public").encode()
-        self.rows = generate_rows(self.vendor_map, int(clients), tuple(ssids), aps, seed)
-        self.mib = build_mib(self.vendor_map, self.rows)
-        self._oids = sorted(self.mib)
-        self.report_only, self.garbage = report_only, garbage
+        self.ssids, self.aps = tuple(str(x) for x in ssids), ap_list(aps)
+        self.undercount, self.foreign = undercount, foreign
+        own = generate_rows(self.vendor_map, int(clients), self.ssids, len(self.aps), seed)
+        for fields in own.values():  # named APs replace the generated names
+            fields["ap_name"] = self.aps[int(fields["ap_mac"][-2:], 16)]["name"]
+        self._own = own
+        self._provider: StationProvider | None = None
+        self._stamp: tuple[Any, ...] | None = None
+        self._set_rows(self._room_rows(own))
+        self.report_only, self.garbage = report_only is True, garbage
         self.reply_delay_s = float(reply_delay_s)
         self.requests = 0
         self._host, self._port = "127.0.0.1", port
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+
+    # ------------------------------------------------------------ population
+
+    def follow(self, provider: StationProvider | None) -> None:
+        """List ``provider()``'s stations (an emulated crowd) as the associated clients."""
+        if provider is not None and not callable(provider):
+            raise TypeError("follow() needs a callable returning station tables")
+        self._provider = provider
+        self._refresh()
+
+    def _room_rows(self, room: dict[tuple[int, ...], dict[str, Any]]
+                   ) -> dict[tuple[int, ...], dict[str, Any]]:
+        keys = sorted(room)
+        if self.undercount is not None:
+            keys = keys[: self.undercount]
+        rows = {k: room[k] for k in keys}
+        extra = foreign_rows(self.foreign, ssid=self.ssids[0], band="2.4",
+                             tx_rate_mbps=72.0, rx_rate_mbps=54.0)
+        rows.update(indexed(extra))
+        return rows
+
+    def _set_rows(self, rows: dict[tuple[int, ...], dict[str, Any]]) -> None:
+        self.rows = rows
+        self.mib = build_mib(self.vendor_map, rows)
+        self._oids = sorted(self.mib)
+
+    def _refresh(self) -> None:
+        """Rebuild the table when the followed stations changed (cheap when they did not)."""
+        provider = self._provider
+        if provider is None:
+            if self._stamp is not None:
+                self._stamp = None
+                self._set_rows(self._room_rows(self._own))
+            return
+        stations = list(provider() or [])
+        stamp = tuple((st.get("mac"), st.get("ip"), st.get("band")) for st in stations)
+        if stamp == self._stamp:
+            return
+        self._stamp = stamp
+        room = station_rows(stations, self.aps, ssid=self.ssids[0], band="5",
+                            tx_rate_mbps=433.0, rx_rate_mbps=300.0)
+        self._set_rows(self._room_rows(indexed(room)))
 
     @property
     def address(self) -> str:
@@ -158,6 +242,7 @@ class SnmpWirelessSim:
                 codec.GET, codec.GET_NEXT, codec.GET_BULK):
             return None
         self.requests += 1
+        self._refresh()
         if self.garbage:
             return bytes([0x30, 0x84]) + random.randbytes(12)
         pdu = msg.pdu

@@ -17,280 +17,28 @@ band, rssi_dbm, tx_rate_mbps, rx_rate_mbps, os), ``ssid``, ``aps`` (a count or l
 ``bad_password`` (every login rejected), ``reply_delay_s``, ``drop_after`` (from the N+1-th
 request on, connections close without a reply), ``garbage`` (API replies are not JSON),
 ``report_only=K`` (the controller reports only K of the associated clients),
-``require_csrf`` (API calls without the session's CSRF token are refused).
+``foreign=K`` (K more clients on another SSID and AP), ``require_csrf`` (API calls without
+the session's CSRF token are refused). ``follow(provider)`` makes the controller report an
+emulated crowd's stations instead of its own population (see
+:mod:`classcert.rigs.simulators.wifi_population`).
 """
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
-import os
 import secrets
-import shutil
-import socket
-import ssl
-import tempfile
-import threading
-from dataclasses import dataclass
 from http.cookies import SimpleCookie
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-# -- shared by the Wi-Fi controller simulators (omada_sim imports these) -----------------
-_MAX_BODY = 1 << 16
-_MAX_DELAY_S = 30.0
-_CERT_CACHE: dict[str, bytes] = {}
+from classcert.rigs.simulators.json_sim import JsonSimBase, SimHandler
+from classcert.rigs.simulators.wifi_population import (
+    Association,
+    Population,
+    StationProvider,
+    make_population,
+)
 
-
-def _self_signed_pem() -> tuple[bytes, bytes]:
-    """A throw-away certificate for 127.0.0.1/localhost (made once per process)."""
-    if not _CERT_CACHE:
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.x509.oid import NameOID
-
-        key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "classcert-wifi-sim")])
-        now = datetime.datetime.now(datetime.UTC)
-        san = x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                           x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
-        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-                .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                .not_valid_before(now - datetime.timedelta(minutes=5))
-                .not_valid_after(now + datetime.timedelta(days=2))
-                .add_extension(san, critical=False)
-                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-                .sign(key, hashes.SHA256()))
-        _CERT_CACHE["cert"] = cert.public_bytes(serialization.Encoding.PEM)
-        _CERT_CACHE["key"] = key.private_bytes(serialization.Encoding.PEM,
-                                               serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption())
-    return _CERT_CACHE["cert"], _CERT_CACHE["key"]
-
-
-class _Server(ThreadingHTTPServer):
-    """Tracks open connections so stop() closes kept-alive ones; TLS handshake per thread."""
-
-    daemon_threads = True
-
-    def __init__(self, addr: tuple[str, int], handler: type, tls: ssl.SSLContext | None) -> None:
-        self.tls = tls
-        self.open_sockets: set[socket.socket] = set()
-        self.handlers: list[threading.Thread] = []
-        self._guard = threading.Lock()
-        super().__init__(addr, handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._guard:
-            self.open_sockets.add(request)
-            self.handlers = [t for t in self.handlers if t.is_alive()]
-            t = threading.Thread(target=self.process_request_thread,
-                                 args=(request, client_address), daemon=True,
-                                 name="wifi-controller-sim-conn")
-            self.handlers.append(t)
-        t.start()
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        if self.tls is not None:
-            request.settimeout(5.0)
-            try:
-                request = self.tls.wrap_socket(request, server_side=True)
-            except (OSError, ssl.SSLError):
-                return  # a client that does not speak TLS (or gives up) is just dropped
-            with self._guard:
-                self.open_sockets.add(request)
-            try:
-                super().finish_request(request, client_address)
-            finally:  # the wrapped socket owns the descriptor now: close it here
-                self.shutdown_request(request)
-            return
-        super().finish_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._guard:
-            self.open_sockets.discard(request)
-        super().shutdown_request(request)
-
-    def close_all(self) -> None:
-        with self._guard:
-            socks, threads = list(self.open_sockets), list(self.handlers)
-        for sock in socks:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        for t in threads:
-            t.join(timeout=5)
-
-
-class SimHandler(BaseHTTPRequestHandler):
-    """Reads the request, applies the common faults, then calls ``sim.handle``."""
-
-    protocol_version = "HTTP/1.1"
-    server_version = "classcert-wifi-sim/1.0"
-    timeout = 10  # idle kept-alive connections end by themselves
-    sim: JsonSimBase
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def _any(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if 0 < length <= _MAX_BODY else b""
-        sim = self.sim
-        with sim.lock:
-            sim.requests.append((self.command, self.path))
-            count = len(sim.requests)
-        if sim.drop_after is not None and count > sim.drop_after:
-            self.close_connection = True
-            return  # no reply at all: the client sees the connection close
-        if sim.reply_delay_s > 0 and sim.stopping.wait(min(sim.reply_delay_s, _MAX_DELAY_S)):
-            self.close_connection = True
-            return
-        parts = urlsplit(self.path)
-        self.query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        sim.handle(self, self.command, parts.path, body)
-
-    do_GET = do_POST = do_PUT = do_DELETE = _any  # noqa: N815 - http.server API
-
-    def reply(self, status: int, body: bytes, ctype: str,
-              headers: dict[str, str] | list[tuple[str, str]] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        items = headers.items() if isinstance(headers, dict) else (headers or [])
-        for name, value in items:
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def json(self, status: int, doc: Any,
-             headers: dict[str, str] | list[tuple[str, str]] | None = None) -> None:
-        if self.sim.garbage:
-            self.reply(200, b"<html>\x00\xff maintenance" + secrets.token_bytes(8),
-                       "application/json", headers)
-            return
-        self.reply(status, json.dumps(doc).encode(), "application/json", headers)
-
-
-class JsonSimBase:
-    """Lifecycle shared by the controller simulators: loopback HTTP(S), faults, request log."""
-
-    name = "wifi-controller-sim"
-
-    def __init__(self, host: str, port: int, *, tls: bool, reply_delay_s: float,
-                 drop_after: int | None, garbage: bool) -> None:
-        if reply_delay_s < 0 or (drop_after is not None and drop_after < 0):
-            raise ValueError("reply_delay_s and drop_after must be >= 0")
-        self.host, self.port, self.tls = host, port, bool(tls)
-        self.reply_delay_s, self.drop_after, self.garbage = reply_delay_s, drop_after, garbage
-        self.requests: list[tuple[str, str]] = []
-        self.lock = threading.Lock()
-        self.stopping = threading.Event()
-        self.cert_path: str | None = None  # PEM of the self-signed certificate (tls only)
-        self._dir: str | None = None
-        self._httpd: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    def handle(self, h: SimHandler, method: str, path: str, body: bytes) -> None:
-        raise NotImplementedError
-
-    def start(self) -> Any:
-        ctx = None
-        if self.tls:
-            cert, key = _self_signed_pem()
-            self._dir = tempfile.mkdtemp(prefix="classcert-wifi-sim-")
-            self.cert_path = os.path.join(self._dir, "cert.pem")
-            key_path = os.path.join(self._dir, "key.pem")
-            with open(self.cert_path, "wb") as f:
-                f.write(cert)
-            with open(key_path, "wb") as f:
-                f.write(key)
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.load_cert_chain(self.cert_path, key_path)
-        handler = type("Handler", (SimHandler,), {"sim": self})
-        self._httpd = _Server((self.host, self.port), handler, ctx)
-        self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True,
-                                        name=self.name)
-        self._thread.start()
-        return self
-
-    @property
-    def address(self) -> str:
-        return f"{self.host}:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return f"{'https' if self.tls else 'http'}://{self.address}"
-
-    def stop(self) -> None:
-        self.stopping.set()
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.close_all()
-            self._httpd.server_close()
-            self._httpd = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-        if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
-            self._dir = None
-
-    def __enter__(self) -> Any:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-@dataclass
-class Population:
-    aps: list[dict[str, str]]
-    clients: list[dict[str, Any]]
-
-
-_CLIENT_KEYS = {"mac", "ip", "hostname", "ssid", "ap", "band", "rssi_dbm", "tx_rate_mbps",
-                "rx_rate_mbps", "os"}
-_OSES = ("Windows", "Android", "iOS", "ChromeOS")
-
-
-def make_population(clients: int | list[dict[str, Any]], aps: int | list[str], *, ssid: str,
-                    band: str, tx_rate_mbps: float, rx_rate_mbps: float) -> Population:
-    """APs and associated clients (generated for a count; a list overrides field by field)."""
-    names = [f"AP-{i + 1}" for i in range(aps)] if isinstance(aps, int) else list(aps)
-    if not names or len(names) > 250:
-        raise ValueError("aps must be 1..250 access points")
-    ap_rows = [{"name": n, "mac": f"02:a0:00:00:00:{i + 1:02x}"} for i, n in enumerate(names)]
-    given = [{}] * clients if isinstance(clients, int) else list(clients)
-    if not 0 <= len(given) <= 4000:
-        raise ValueError("clients must be 0..4000")
-    rows = []
-    for i, extra in enumerate(given):
-        unknown = set(extra) - _CLIENT_KEYS
-        if unknown:
-            raise ValueError(f"unknown client keys {sorted(unknown)}; known {sorted(_CLIENT_KEYS)}")
-        ap = ap_rows[i % len(ap_rows)]
-        if "ap" in extra:
-            ap = next((a for a in ap_rows if a["name"] == extra["ap"]), None)
-            if ap is None:
-                raise ValueError(f"client {i}: no AP named {extra['ap']!r}; aps are {names}")
-        row = {"mac": f"02:c1:00:00:{(i + 1) >> 8:02x}:{(i + 1) & 0xFF:02x}",
-               "ip": f"10.20.{(i + 10) // 250}.{(i + 10) % 250 + 1}",
-               "hostname": f"student-{i + 1:03d}", "ssid": ssid, "band": band,
-               "rssi_dbm": -45 - (i % 25), "tx_rate_mbps": tx_rate_mbps,
-               "rx_rate_mbps": rx_rate_mbps, "os": _OSES[i % len(_OSES)]}
-        row.update({k: v for k, v in extra.items() if k != "ap"})
-        if row["band"] not in ("2.4", "5", "6"):
-            raise ValueError(f"client {i}: band must be '2.4', '5' or '6'")
-        row["ap_mac"], row["ap_name"] = ap["mac"], ap["name"]
-        rows.append(row)
-    return Population(ap_rows, rows)
+__all__ = ["JsonSimBase", "Population", "SimHandler", "UnifiSim", "make_population"]
 
 
 class UnifiSim(JsonSimBase):
@@ -305,8 +53,8 @@ class UnifiSim(JsonSimBase):
                  rx_rate_mbps: float = 780.0, require_auth: bool = True,
                  bad_password: bool = False, reply_delay_s: float = 0.0,
                  drop_after: int | None = None, garbage: bool = False,
-                 report_only: int | None = None, require_csrf: bool = False, tls: bool = True,
-                 version: str = "8.0.26") -> None:
+                 report_only: int | None = None, foreign: int = 0, require_csrf: bool = False,
+                 tls: bool = True, version: str = "8.0.26") -> None:
         super().__init__(host, port, tls=tls, reply_delay_s=reply_delay_s,
                          drop_after=drop_after, garbage=garbage)
         if require_auth and not password:
@@ -316,9 +64,9 @@ class UnifiSim(JsonSimBase):
         self.require_csrf, self.version = require_csrf, version
         self.population = make_population(clients, aps, ssid=ssid, band=band,
                                           tx_rate_mbps=tx_rate_mbps, rx_rate_mbps=rx_rate_mbps)
-        if report_only is not None and not 0 <= report_only:
-            raise ValueError("report_only must be >= 0")
-        self.report_only = report_only
+        self.association = Association(self.population, ssid=ssid, band=band,
+                                       tx_rate_mbps=tx_rate_mbps, rx_rate_mbps=rx_rate_mbps,
+                                       report_only=report_only, foreign=foreign)
         self.sessions: dict[str, str] = {}  # session cookie -> CSRF token
         self.logins = 0
 
@@ -336,9 +84,12 @@ class UnifiSim(JsonSimBase):
         with self.lock:
             self.sessions.clear()
 
+    def follow(self, provider: StationProvider | None) -> None:
+        """Report ``provider()``'s stations (an emulated crowd) as the associated clients."""
+        self.association.follow(provider)
+
     def reported_clients(self) -> list[dict[str, Any]]:
-        people = self.population.clients
-        return people if self.report_only is None else people[: self.report_only]
+        return self.association.reported()
 
     def sta_rows(self) -> list[dict[str, Any]]:
         rows = []
@@ -361,7 +112,7 @@ class UnifiSim(JsonSimBase):
         for c in self.reported_clients():
             counts[c["ap_mac"]] = counts.get(c["ap_mac"], 0) + 1
         rows = []
-        for i, ap in enumerate(self.population.aps):
+        for i, ap in enumerate(self.association.aps):
             n = counts.get(ap["mac"], 0)
             rows.append({
                 "_id": f"ap{i:022d}", "mac": ap["mac"], "name": ap["name"], "model": "U6PRO",
