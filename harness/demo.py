@@ -55,6 +55,9 @@ DESIGNED: dict[str, tuple[str, dict[str, str]]] = {
              "录播、WiFi、安卓端应用不达标",
              {"video.recording": "FAIL", "video.recording.progressive": "PASS",
               "wifi.capacity": "PASS", "wifi.per_client": "FAIL", "mobile.os": "FAIL"}),
+    "S203": ("24 devices move data but the Wi-Fi controller lists only 18 of them / "
+             "控制器仅确认 18 台终端",
+             {"wifi.capacity": "FAIL", "wifi.per_client": "PASS"}),
     "C301": ("surveillance camera sending interlaced 1080i / 监控摄像机隔行",
              {"cctv.resolution.progressive": "FAIL", "cctv.resolution.fps": "PASS"}),
     "C302": ("camera whose picture freezes / 画面冻结", {"cctv.resolution.freezes": "FAIL"}),

@@ -47,6 +47,7 @@ DEFAULT_WINDOW_S = 20.0
 DEFAULT_RATE_MBPS = 4.2  # offered per device: slightly above the 4 Mbps floor, never uncapped
 LEAD_S = 3.0  # the page polls every second: every device learns of the start in time
 PROGRESS_EVERY_S = 5.0
+_GENERATOR_ZH = {"real devices": "真实终端", "emulated": "模拟终端"}
 
 
 def _options(room: Any) -> tuple[Any | None, dict[str, Any]]:
@@ -129,6 +130,7 @@ def _details(result: CrowdResult) -> tuple[str, str]:
         return "-" if value is None else f"{value:.2f}"
 
     kinds = ", ".join(result.load_generators)
+    kinds_zh = "、".join(_GENERATOR_ZH.get(k, k) for k in result.load_generators)
     known = {b: n for b, n in result.bands.items() if b != "unknown"}
     bands_en = "; bands: " + ", ".join(f"{b} GHz {n}" for b, n in known.items()) if known else ""
     bands_zh = "；频段：" + "，".join(f"{b} GHz {n} 台" for b, n in known.items()) if known else ""
@@ -140,7 +142,7 @@ def _details(result: CrowdResult) -> tuple[str, str]:
     zh = (f"已加入 {len(result.devices)} 台（目标 {result.target}），其中 {result.capacity} 台在"
           f"同一 {result.window_s:g} 秒窗口内完成上下行（每台提供 {result.rate_mbps:g} Mbps）；"
           f"下行最小/中位 {fmt(down.min_mbps)}/{fmt(down.median_mbps)} Mbps，上行 "
-          f"{fmt(up.min_mbps)}/{fmt(up.median_mbps)} Mbps；负载来源：{kinds}{bands_zh}")
+          f"{fmt(up.min_mbps)}/{fmt(up.median_mbps)} Mbps；负载来源：{kinds_zh}{bands_zh}")
     return en, zh
 
 
