@@ -38,18 +38,20 @@ from classcert.crowd import (
     Window,
     bytes_for,
 )
-from classcert.crowd_http import (
+from classcert.crowd_http import HttpServer
+from classcert.crowd_protocol import (
     BANDS,
+    CHUNK_S,
     MAX_CHUNK,
     MAX_HINT,
     MAX_JSON,
     MAX_LEAD_S,
-    MAX_PIECE,
     MAX_UA,
     MAX_WINDOW_S,
+    PIECE,
     CrowdError,
-    HttpServer,
     check_bind_host,
+    pacing,
     parse_join,
     parse_report,
 )
@@ -66,32 +68,10 @@ MAX_SESSIONS = 16
 MAX_PAGE_REQUESTS = 4 * MAX_DEVICES  # page loads and joins of one session
 MAX_DEVICE_REQUESTS = 3000  # polls, chunks and reports of one device
 MAX_CONNECTIONS = MAX_DEVICES + 64
-CHUNK_S = 0.25  # each uplink chunk carries this many seconds of the offered rate
 GAP_S = 1.0  # between the downlink and the uplink window
 GRACE_S = 1.0  # the downlink may run this long past its window when the link is slow
-PIECE = 16 * 1024  # smallest downlink write; also the token bucket's burst
-# Bounds on the server's own work for large crowds (one thread per connection):
-UP_REQUESTS_PER_S = 400  # uplink chunks per second over the whole crowd (longer chunks if more)
-MAX_CHUNK_S = 2.0
-DOWN_WRITES_PER_S = 2000  # downlink writes per second over the whole crowd (larger pieces)
-MAX_PIECE_S = 0.5
 PAGE_MARKER = '<meta name="classcert-page" content="crowd-test/1">'
 _PATH = re.compile(r"/c/([A-Za-z0-9_-]{16,64})(?:/(join)|/(status|down|up|report)/([a-f0-9]{32}))?")
-
-
-def pacing(devices: int, rate_mbps: float, window_s: float) -> tuple[float, int]:
-    """(uplink chunk seconds, downlink write bytes) for a crowd of ``devices``.
-
-    Small crowds get 0.25 s chunks and 16 KiB writes; large ones longer chunks and larger
-    writes, so that the server's request and wakeup rates stay bounded. A chunk never exceeds
-    MAX_CHUNK bytes nor a quarter of the window; a write never exceeds MAX_PIECE bytes.
-    """
-    rate_bytes = rate_mbps * 1e6 / 8
-    chunk_s = max(CHUNK_S, devices / UP_REQUESTS_PER_S)
-    chunk_s = min(chunk_s, MAX_CHUNK_S, max(window_s / 4, 0.01), MAX_CHUNK / rate_bytes)
-    piece_s = min(MAX_PIECE_S, max(0.02, devices / DOWN_WRITES_PER_S))
-    piece = max(PIECE, min(MAX_PIECE, bytes_for(rate_mbps, piece_s)))
-    return chunk_s, piece
 
 
 def _now_iso() -> str:
@@ -316,7 +296,9 @@ def _shift(t: DeviceTransfer | None, t0: float) -> DeviceTransfer | None:
 
 
 class CrowdServer:
-    """The crowd-test web server on a background thread. Use as a context manager."""
+    """The crowd-test web server (an asyncio loop on a background thread). Use as a context
+    manager. ``start()`` creates the listening socket in the calling thread's network
+    namespace."""
 
     def __init__(self, bind_host: str = "127.0.0.1", port: int = 0,
                  client_timeout_s: float = 10.0) -> None:
@@ -342,9 +324,8 @@ class CrowdServer:
             self._httpd = HttpServer(self, (self.bind_host, self.port), self._family,
                                      MAX_CONNECTIONS)
             self.port = self._httpd.server_address[1]
-            self._thread = threading.Thread(
-                target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                name=f"crowd-server:{self.port}", daemon=True)
+            self._thread = threading.Thread(target=self._httpd.serve_forever,
+                                            name=f"crowd-server:{self.port}", daemon=True)
             self._thread.start()
         return self
 
@@ -384,10 +365,11 @@ class CrowdServer:
         httpd, self._httpd = self._httpd, None
         if httpd is not None:
             httpd.shutdown()
-            httpd.server_close()
         if self._thread is not None:
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=10)
             self._thread = None
+        if httpd is not None:
+            httpd.server_close()
 
     def __enter__(self) -> CrowdServer:
         return self.start()

@@ -57,7 +57,7 @@ def _recorder_room(room_id: str, variant: str) -> str:
 def test_recorder_variants(tmp_path, variant, key, verdict, words):
     out = _run(tmp_path, _recorder_room("R", variant), "test_video_recording.py")
     entry = _entries(out, "R")[key]
-    assert entry["verdict"] == verdict, entry
+    assert entry["verdict"] == verdict, (entry["value"], entry["reason"]["en"])
     assert words in entry["reason"]["en"]
     assert entry["evidence"], "stream JSON and frames are evidence"
 

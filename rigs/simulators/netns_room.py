@@ -47,8 +47,8 @@ MAX_RATE_MBPS = 10_000.0
 MTU = 1500
 TCP_PAYLOAD = MTU - 20 - 20 - 12  # IPv4 + TCP + timestamp option
 FRAME = MTU + 14  # what tbf counts per full-size frame (Ethernet header, no FCS)
-QUEUE_S = 0.1
-QUEUE_MIN_BYTES = 16384
+QUEUE_S = 0.1  # tbf queue: this long at the shaped rate ...
+QUEUE_MIN_BYTES = 32 * 1024  # ... but at least this many bytes
 SERVER_MAC = "02:cc:ff:00:00:01"
 WIRED = "wired"
 AIR = "air"
@@ -73,9 +73,9 @@ def payload_ceiling_mbps(rate_mbps: float, mtu: int = MTU) -> float:
 
 
 def tbf_spec(rate_mbps: float) -> str:
-    """tbf arguments: rate in kbit, a burst of >= 4 frames or 10 ms, and a queue of 200 ms or
-    at least 64 KiB beyond the burst (TCP sends 64 KiB GSO bursts: a shorter queue drops
-    half of them and turns a long transfer into retransmissions)."""
+    """tbf arguments: rate in kbit, a burst of >= 4 frames or 10 ms, and a queue of 100 ms or
+    at least 32 KiB beyond the burst (an unpaced TCP sender bursts whole GSO segments of up
+    to 64 KiB: a queue of a few frames drops most of each burst)."""
     per_s = rate_mbps * 1e6 / 8
     burst = max(4 * FRAME, int(per_s * 0.010))
     limit = burst + max(QUEUE_MIN_BYTES, int(per_s * QUEUE_S))
