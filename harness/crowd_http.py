@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 BACKLOG = 1024  # a whole crowd may connect in the same instant
 READ_LIMIT = 512 * 1024  # bytes a connection may buffer before reading pauses
 MAX_BATCH = 256 * 1024  # an uplink read wakes once per chunk (at most this many bytes)
-PACING_HEADROOM = 1.25  # the kernel paces the downlink at 1.25 x the offered rate
+PACING_HEADROOM = 1.1  # the kernel paces the downlink at 1.1 x the offered rate
 SO_MAX_PACING_RATE = getattr(socket, "SO_MAX_PACING_RATE", 47)  # Linux
 TCP_INFO = getattr(socket, "TCP_INFO", 11)
 _LAST_DATA_RECV = 52  # offset of tcpi_last_data_recv (ms) in Linux's struct tcp_info
