@@ -157,6 +157,13 @@ def _start_server(host: str, port: int, crowd: Any) -> CrowdServer:
     return server
 
 
+def _emulation(crowd: Any) -> dict[str, Any] | None:
+    """The emulated classroom's description (network namespaces), if the crowd runs in one."""
+    classroom = getattr(crowd, "classroom", None)
+    describe = getattr(classroom, "describe", None)
+    return describe() if callable(describe) else None
+
+
 def _plan(ctx: Any, room: Any, wifi: Any) -> tuple[Any, tuple[str, str] | None]:
     try:
         return ctl.controller_plan(ctx, room, wifi), None
@@ -166,7 +173,8 @@ def _plan(ctx: Any, room: Any, wifi: Any) -> tuple[Any, tuple[str, str] | None]:
 
 def _measure_capacity(measure: Any, result: CrowdResult, wifi: Any, plan: Any,
                       problem: tuple[str, str] | None, samples: list[Any],
-                      identity: dict[str, Any], qr_path: Any) -> tuple[CrowdResult, Any]:
+                      identity: dict[str, Any], qr_path: Any,
+                      emulation: dict[str, Any] | None = None) -> tuple[CrowdResult, Any]:
     """Record wifi.capacity (cross-checked when a controller is configured) and the crowd
     evidence; returns the result with bands filled from the controller, and its evidence."""
     check = cross_check(result, samples, plan.scope) if plan is not None and not problem else None
@@ -175,7 +183,10 @@ def _measure_capacity(measure: Any, result: CrowdResult, wifi: Any, plan: Any,
         result = with_controller_bands(result, check)
         paths.append(measure.write_evidence("wifi-controller.json", check_json(
             check, {**plan.describe(), "identity": identity})))
-    paths.insert(0, measure.write_evidence("wifi-crowd.json", result.to_json()))
+    crowd_doc = result.to_json()
+    if emulation is not None:  # the emulated classroom's topology and shaping
+        crowd_doc["emulated_network"] = emulation
+    paths.insert(0, measure.write_evidence("wifi-crowd.json", crowd_doc))
     if CAPACITY not in measure.keys:
         return result, paths[0]
     en, zh = _details(result)
@@ -227,6 +238,7 @@ def test_wifi_crowd(classcert_campaign, room, operator, measure):
                         f"无线并发数量将无法测试：{problem[1]}")
     sampler = ctl.ControllerSampler(plan).start() if plan is not None else None
     samples: list[Any] = []
+    emulation: dict[str, Any] | None = None
     try:
         session = server.new_session(room.id, target)
         qr_path = measure.write_evidence("wifi-crowd-qr.svg", qr_svg(session.url))
@@ -239,6 +251,7 @@ def test_wifi_crowd(classcert_campaign, room, operator, measure):
         )
         if crowd is not None:
             crowd.join(session.url)
+            emulation = _emulation(crowd)
         joined = _wait_for_joins(session, operator, target, join_s)
         if joined == 0:
             raise Unmeasurable(
@@ -268,7 +281,7 @@ def test_wifi_crowd(classcert_campaign, room, operator, measure):
         server.stop()
     identity = sampler.identity if sampler is not None else {}
     result, evidence = _measure_capacity(measure, result, wifi, plan, problem, samples,
-                                         identity, qr_path)
+                                         identity, qr_path, emulation)
     en, zh = _details(result)
     if PER_CLIENT in measure.keys:
         low = result.per_client_min_mbps

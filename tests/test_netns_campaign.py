@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -59,6 +60,7 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str
     for room in ("ROOMY", "THIN", "SHORT_AP"):
         cert = json.loads((out / "rooms" / room / "certificate.json").read_text("utf-8"))
         found[room] = {e["key"]: e for e in cert["requirements"]}
+    found["_out"] = {"dir": str(out)}
     return found
 
 
@@ -80,3 +82,12 @@ def test_an_access_point_short_of_n_times_4_mbps_fails(certificates):
     entry = certificates["SHORT_AP"]["wifi.per_client"]
     assert entry["verdict"] == "FAIL", entry["reason"]
     assert entry["value"] < 12.0 / 5 * 1.05  # 5 devices share 12 Mbps
+
+
+def test_the_evidence_describes_the_emulated_network(certificates):
+    entry = certificates["SHORT_AP"]["wifi.per_client"]
+    (path,) = [e["path"] for e in entry["evidence"] if e["path"].endswith("wifi-crowd.json")]
+    doc = json.loads((Path(certificates["_out"]["dir"]) / path).read_text("utf-8"))
+    described = json.dumps(doc["emulated_network"])
+    assert doc["load_generators"] == ["emulated"]
+    assert "tbf" in described and "12" in described  # the AP's 12 Mbps cap is on record
