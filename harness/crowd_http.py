@@ -341,10 +341,12 @@ class HttpServer:
                     continue
                 dev.up_bytes += inside
                 counted += inside
-                if not dev.up_span:
-                    dev.up_span.append(max(began, sched.up.start))
-                # a paced client sends one chunk per chunk_s: the chunk stands for that slot
-                dev.up_span[1:] = [min(max(newest, began + sched.chunk_s), end)]
+                # a paced client sends one chunk per chunk_s: the chunk stands for that slot;
+                # chunks in flight together widen the device's span, never narrow it
+                first = max(began, sched.up.start)
+                last = min(max(newest, began + sched.chunk_s), end)
+                dev.up_span[:] = [min(first, dev.up_span[0]), max(last, dev.up_span[-1])] \
+                    if dev.up_span else [first, last]
         dev.up_refused += length - left - counted
         if left:
             return  # a broken chunk: close without an answer

@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests judge behaviour, never speed (speed lives in benchmarks/): on a shared
+# 2-core machine a slow example is not a failure.
+settings.register_profile("classcert", deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("classcert")
 
 
 @pytest.fixture(autouse=True)

@@ -26,6 +26,7 @@ MAX_POLLS = 3000
 MAX_BODY = 1024 * 1024
 HEAD_LIMIT = 16 * 1024
 CALL_TIMEOUT_S = 10.0
+UP_IN_FLIGHT = 2  # uplink chunks in flight at once (the page keeps as many)
 
 
 @dataclass
@@ -74,11 +75,11 @@ class Bucket:
         self.used = 0
 
     async def take(self, n: int) -> None:
+        self.used += n  # reserved first: concurrent senders share the cap
         if self.rate is not None:
-            wait = self.start + (self.used + n - READ) / self.rate - time.monotonic()
+            wait = self.start + (self.used - READ) / self.rate - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(min(wait, 5.0))
-        self.used += n
 
 
 async def nap(ctx: DeviceContext, seconds: float) -> None:
@@ -265,26 +266,36 @@ async def downlink(ctx: DeviceContext, dev: EmulatedDevice, sched: dict[str, Any
 
 async def uplink(ctx: DeviceContext, dev: EmulatedDevice, sched: dict[str, Any],
                  ref: float) -> None:
-    """One chunk per chunk_ms from the uplink window's start, each waiting for its answer."""
+    """One chunk per chunk_ms from the uplink window's start, at most UP_IN_FLIGHT at once.
+
+    Like the page: each chunk waits for its due time and for a free lane. On a link faster
+    than the offer one chunk is in flight at a time; on a slower one the next chunk starts
+    while the last is still sending, so no connection set-up or answer leaves the link idle.
+    """
     size, step = sched["chunk_bytes"], sched["chunk_ms"] / 1000
     start = ref + sched["up_in_ms"] / 1000 + 0.02
     end = ref + (sched["up_in_ms"] + sched["window_ms"]) / 1000
     payload = ctx.payload(size)
     bucket = Bucket(ctx.rate_cap_mbps)
     headers = {"User-Agent": dev.user_agent, "Content-Type": "application/octet-stream"}
+    chunks = iter(range(math.ceil(sched["window_ms"] / sched["chunk_ms"]) + 2))
+
+    async def lane() -> None:
+        for n in chunks:  # shared by the lanes: each chunk is sent once
+            due = start + n * step  # a late device still sends the chunks due inside the
+            if due >= end or ctx.stop.is_set():  # window (their bytes count until it closes)
+                return
+            await nap(ctx, due - time.monotonic())
+            try:
+                status, _ = await call(ctx, dev, "POST", f"{ctx.base}/up/{dev.device}",
+                                       payload, headers, CALL_TIMEOUT_S + 4 * step,
+                                       2 * size + 65536, bucket)
+            except (OSError, TimeoutError, ValueError, asyncio.IncompleteReadError,
+                    asyncio.LimitOverrunError) as exc:  # like the page: on to the next chunk
+                dev.log.append(f"chunk {n}: {type(exc).__name__}: {exc}"[:200])
+                continue
+            dev.up_chunks += status == 200
+
     await nap(ctx, start - time.monotonic())
     bucket.start = time.monotonic()
-    for n in range(math.ceil(sched["window_ms"] / sched["chunk_ms"]) + 2):
-        due = start + n * step  # like the page: a late device still sends the chunks due
-        if due >= end or ctx.stop.is_set():  # inside the window (their bytes count until it
-            return  # closes)
-        await nap(ctx, due - time.monotonic())
-        try:
-            status, _ = await call(ctx, dev, "POST", f"{ctx.base}/up/{dev.device}", payload,
-                                   headers, CALL_TIMEOUT_S + 4 * step, 2 * size + 65536,
-                                   bucket)
-        except (OSError, TimeoutError, ValueError, asyncio.IncompleteReadError,
-                asyncio.LimitOverrunError) as exc:  # like the page: on to the next chunk
-            dev.log.append(f"chunk {n}: {type(exc).__name__}: {exc}"[:200])
-            continue
-        dev.up_chunks += status == 200
+    await asyncio.gather(*(lane() for _ in range(UP_IN_FLIGHT)))
