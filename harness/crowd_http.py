@@ -26,6 +26,7 @@ from classcert.crowd_protocol import (
     MAX_HINT,
     MAX_JSON,
     MAX_PIECE,
+    UP_IN_FLIGHT,
     CrowdError,
     head_bytes,
     parse_head,
@@ -34,7 +35,7 @@ from classcert.crowd_protocol import (
 )
 
 if TYPE_CHECKING:
-    from classcert.crowd_server import CrowdDevice, CrowdServer, CrowdSession
+    from classcert.crowd_server import CrowdDevice, CrowdServer, CrowdSession, Schedule
 
 BACKLOG = 1024  # a whole crowd may connect in the same instant
 READ_LIMIT = 512 * 1024  # bytes a connection may buffer before reading pauses
@@ -301,6 +302,17 @@ class HttpServer:
         if sched is None:
             await self._json(req, 409, {"error": "the test has not started"})
             return
+        if dev.up_open >= UP_IN_FLIGHT:  # one device cannot hold the crowd's connections
+            await self._json(req, 429, {"error": f"at most {UP_IN_FLIGHT} uplink chunks at once"})
+            return
+        dev.up_open += 1
+        try:
+            await self._receive_chunk(req, session, dev, sched)
+        finally:
+            dev.up_open -= 1
+
+    async def _receive_chunk(self, req: _Request, session: CrowdSession, dev: CrowdDevice,
+                             sched: Schedule) -> None:
         began = req.accepted  # the device connected then, however busy this server was
         length = await self._checked_length(req, min(MAX_CHUNK, 2 * sched.chunk_bytes))
         if length is None:

@@ -5,11 +5,13 @@ Protocol (every path carries the session token; anything else answers 404 and st
 * ``GET  /c/<token>``                 the page (``crowd_page.html``)
 * ``POST /c/<token>/join``            JSON ``{agent, hints, max_touch_points, band}``
 * ``GET  /c/<token>/status/<device>`` short poll: joined/target, and once started the schedule
-  (``down_in_ms``, ``up_in_ms``, ``window_ms``, ``rate_bps``, ``chunk_bytes``)
+  (``down_in_ms``, ``up_in_ms``, ``window_ms``, ``rate_bps``, ``chunk_bytes``, ``chunk_ms``,
+  ``chunks_in_flight``)
 * ``GET  /c/<token>/down/<device>``   held until the downlink window opens, then bytes paced at
   the offered rate (token bucket), at most rate x window in total
-* ``POST /c/<token>/up/<device>``     one paced uplink chunk (Content-Length <= ``MAX_CHUNK``);
-  the server counts the bytes that arrive inside the uplink window
+* ``POST /c/<token>/up/<device>``     one paced uplink chunk (Content-Length <= ``MAX_CHUNK``),
+  at most ``chunks_in_flight`` of one device at once (more answer 429); the server counts the
+  bytes that arrive inside the uplink window
 * ``POST /c/<token>/report/<device>`` JSON ``{down_bytes, down_ms}``: bytes the page received
 
 Server-side numbers win where the server can know them (uplink; downlink is capped by what
@@ -49,6 +51,7 @@ from classcert.crowd_protocol import (
     MAX_UA,
     MAX_WINDOW_S,
     PIECE,
+    UP_IN_FLIGHT,
     CrowdError,
     check_bind_host,
     pacing,
@@ -67,7 +70,7 @@ MAX_RATE_MBPS = 50.0
 MAX_SESSIONS = 16
 MAX_PAGE_REQUESTS = 4 * MAX_DEVICES  # page loads and joins of one session
 MAX_DEVICE_REQUESTS = 3000  # polls, chunks and reports of one device
-MAX_CONNECTIONS = MAX_DEVICES + 64
+MAX_CONNECTIONS = UP_IN_FLIGHT * MAX_DEVICES + 64  # every device's uplink chunks at once
 GAP_S = 1.0  # between the downlink and the uplink window
 GRACE_S = 1.0  # the downlink may run this long past its window when the link is slow
 PAGE_MARKER = '<meta name="classcert-page" content="crowd-test/1">'
@@ -118,6 +121,7 @@ class CrowdDevice:
         self.down_report: tuple[int, float] | None = None
         self.up_bytes = 0  # inside the window
         self.up_refused = 0
+        self.up_open = 0  # uplink chunks being received now
         self.up_span: list[float] = []
 
     def result(self, sched: Schedule | None) -> DeviceResult:
@@ -246,6 +250,7 @@ class CrowdSession:
                 up_in_ms=round((sched.up.start - now) * 1000),
                 window_ms=round(sched.window_s * 1000), rate_bps=sched.rate_bps,
                 chunk_bytes=sched.chunk_bytes, chunk_ms=round(sched.chunk_s * 1000),
+                chunks_in_flight=UP_IN_FLIGHT,
             )
         doc["you"] = {"os": dev.os.label, "down_reported": dev.down_report is not None,
                       "up_mbps": round(dev.up_bytes * 8 / sched.window_s / 1e6, 2)

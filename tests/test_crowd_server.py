@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import math
+import socket
 import time
 from collections.abc import Iterator
 
@@ -281,6 +282,59 @@ def test_uplink_counts_only_what_arrives_in_the_window(server):
     result = session.result().devices[0]
     assert result.up is not None and result.up.mbps == pytest.approx(4.0, rel=0.01)
     assert result.down is None  # it never opened the downlink
+
+
+def _open_chunk(server: CrowdServer, path: str, length: int, first: bytes) -> socket.socket:
+    """An uplink chunk whose head and first bytes are sent, the rest held back."""
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    sock.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n"
+                 .encode() + first)
+    return sock
+
+
+def _answer(sock: socket.socket) -> tuple[int, dict]:
+    raw = b""
+    while b"\r\n\r\n" not in raw or not raw.rstrip().endswith(b"}"):
+        piece = sock.recv(4096)
+        if not piece:
+            break
+        raw += piece
+    sock.close()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+def test_two_chunks_in_flight_add_up_and_a_third_is_refused(server):
+    session = server.new_session("r1", 1)
+    path = session.url.split(str(server.port), 1)[1]
+    dev = join(server, session)
+    sched = session.start(1.0, 4.0, lead_s=0)
+    status, body = call(server, "GET", f"{path}/status/{dev}")
+    assert json.loads(body)["chunks_in_flight"] == crowd_server.UP_IN_FLIGHT == 2
+    time.sleep(max(0.0, sched.up.start - time.monotonic()) + 0.05)
+    half = sched.chunk_bytes // 2
+    lanes = [_open_chunk(server, f"{path}/up/{dev}", 2 * half, b"a" * half) for _ in range(2)]
+    device = session.devices[dev]
+    for _ in range(200):  # both chunks are being received
+        if device.up_open == 2 and device.up_bytes == 2 * half:
+            break
+        time.sleep(0.01)
+    assert (device.up_open, device.up_bytes) == (2, 2 * half)
+    status, body = call(server, "POST", f"{path}/up/{dev}", b"b" * half)
+    assert status == 429 and b"at most 2" in body
+    for sock in lanes:
+        sock.sendall(b"a" * half)
+    answers = [_answer(sock) for sock in lanes]
+    assert answers == [(200, {"counted": 2 * half, "error": ""})] * 2
+    for _ in range(200):  # a lane frees once its answer is written
+        if device.up_open == 0:
+            break
+        time.sleep(0.01)
+    assert device.up_bytes == 4 * half and device.up_refused == 0 and device.up_open == 0
+    first, last = device.up_span
+    assert sched.up.start <= first < last <= sched.up.end
+    assert last - first >= sched.chunk_s - 0.01  # the union of both chunks' slots
+    assert call(server, "POST", f"{path}/up/{dev}", b"c" * half)[0] == 200  # a lane is free
 
 
 def test_emulated_crowd_same_window_and_a_silent_device(server):

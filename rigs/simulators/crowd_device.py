@@ -26,7 +26,6 @@ MAX_POLLS = 3000
 MAX_BODY = 1024 * 1024
 HEAD_LIMIT = 16 * 1024
 CALL_TIMEOUT_S = 10.0
-UP_IN_FLIGHT = 2  # uplink chunks in flight at once (the page keeps as many)
 
 
 @dataclass
@@ -266,7 +265,7 @@ async def downlink(ctx: DeviceContext, dev: EmulatedDevice, sched: dict[str, Any
 
 async def uplink(ctx: DeviceContext, dev: EmulatedDevice, sched: dict[str, Any],
                  ref: float) -> None:
-    """One chunk per chunk_ms from the uplink window's start, at most UP_IN_FLIGHT at once.
+    """One chunk per chunk_ms from the uplink window's start, at most chunks_in_flight at once.
 
     Like the page: each chunk waits for its due time and for a free lane. On a link faster
     than the offer one chunk is in flight at a time; on a slower one the next chunk starts
@@ -298,4 +297,5 @@ async def uplink(ctx: DeviceContext, dev: EmulatedDevice, sched: dict[str, Any],
 
     await nap(ctx, start - time.monotonic())
     bucket.start = time.monotonic()
-    await asyncio.gather(*(lane() for _ in range(UP_IN_FLIGHT)))
+    lanes = max(1, min(4, int(sched.get("chunks_in_flight", 1))))  # as the server allows
+    await asyncio.gather(*(lane() for _ in range(lanes)))
