@@ -14,13 +14,13 @@ import asyncio
 import json
 import os
 import socket
-import struct
 import threading
 import time
 import traceback
 from typing import TYPE_CHECKING, Any
 
 from classcert.crowd import bytes_for
+from classcert.crowd_arrival import lowat, pace, share_inside, since_last_data
 from classcert.crowd_protocol import (
     MAX_CHUNK,
     MAX_HINT,
@@ -41,9 +41,6 @@ BACKLOG = 1024  # a whole crowd may connect in the same instant
 READ_LIMIT = 512 * 1024  # bytes a connection may buffer before reading pauses
 MAX_BATCH = 256 * 1024  # an uplink read wakes once per chunk (at most this many bytes)
 PACING_HEADROOM = 1.1  # the kernel paces the downlink at 1.1 x the offered rate
-SO_MAX_PACING_RATE = getattr(socket, "SO_MAX_PACING_RATE", 47)  # Linux
-TCP_INFO = getattr(socket, "TCP_INFO", 11)
-_LAST_DATA_RECV = 52  # offset of tcpi_last_data_recv (ms) in Linux's struct tcp_info
 _FILL = os.urandom(MAX_PIECE)  # incompressible payload
 _NOT_FOUND = b"not found\n"
 _PAGE_HEADERS = {
@@ -272,7 +269,7 @@ class HttpServer:
         total = bytes_for(sched.rate_mbps, sched.window_s)
         writer = req.writer
         writer.transport.set_write_buffer_limits(high=0)  # drain() = "the kernel took it all"
-        _pace(writer.get_extra_info("socket"), sched.rate_mbps * 1e6 / 8 * PACING_HEADROOM)
+        pace(writer.get_extra_info("socket"), sched.rate_mbps * 1e6 / 8 * PACING_HEADROOM)
         writer.write(head_bytes(200, "application/octet-stream", total))
         rate = sched.rate_mbps * 1e6 / 8
         size = sched.piece_bytes
@@ -318,35 +315,35 @@ class HttpServer:
         if length is None:
             return
         cap = bytes_for(sched.rate_mbps, sched.window_s) * 5 // 4 + MAX_CHUNK
-        end = sched.up.end
         timeout_s = self.owner.client_timeout_s
         sock = req.writer.get_extra_info("socket")
         req.unread = False
-        left, counted, got, after_end = length, 0, 0, False
+        start, end = sched.up.start, sched.up.end
+        left, counted, prev, drain = length, 0, began, False
         for _ in range(length // 1024 + 4):  # bytes count when they arrive inside the window
             if left <= 0:
                 break
             now = time.monotonic()
-            early = now < end
-            _lowat(sock, min(left, MAX_BATCH) if early else 1)
+            edge = start if now < start else end  # wake at the window's opening and closing
+            early = now < edge
+            lowat(sock, min(left, MAX_BATCH) if early and not drain else 1)
             try:
-                async with asyncio.timeout(min(timeout_s, end - now) if early else timeout_s):
+                async with asyncio.timeout(min(timeout_s, edge - now) if early else timeout_s):
                     piece = await req.reader.read(min(left, MAX_BATCH))
             except TimeoutError:
-                if early and end - now < timeout_s:
-                    continue  # the window closed: next, one read of what arrived before
+                if early and edge - now < timeout_s:
+                    drain = True  # at the edge: next, one read of what arrived before it
+                    continue
                 break  # the client stalled
+            drain = False
             if not piece:
                 break
             left -= len(piece)
-            got += len(piece)
-            now = time.monotonic()
-            newest = now - _since_last_data(sock) if now > end else now  # kernel's clock
-            inside = 0 if after_end or now < sched.up.start else len(piece)
-            if newest > end and inside:  # read late (a busy loop): these bytes straddle the
-                per_s = got / max(1e-3, newest - began)  # end; those after it at this rate
-                inside = max(0, len(piece) - int((newest - end) * per_s) - 1)
-            after_end = after_end or newest > end
+            # the piece arrived between the last one and the kernel's time of its last segment
+            # (a busy loop may read it late); bytes count in proportion inside the window
+            newest = max(prev, time.monotonic() - since_last_data(sock))
+            inside = share_inside(len(piece), prev, newest, start, end)
+            prev = newest
             with session._cond:  # concurrent chunks of one device add up exactly
                 inside = min(inside, cap - dev.up_bytes)
                 if inside <= 0:
@@ -355,7 +352,7 @@ class HttpServer:
                 counted += inside
                 # a paced client sends one chunk per chunk_s: the chunk stands for that slot;
                 # chunks in flight together widen the device's span, never narrow it
-                first = max(began, sched.up.start)
+                first = max(began, start)
                 last = min(max(newest, began + sched.chunk_s), end)
                 dev.up_span[:] = [min(first, dev.up_span[0]), max(last, dev.up_span[-1])] \
                     if dev.up_span else [first, last]
@@ -385,32 +382,3 @@ class HttpServer:
         dev.band = report[2] or dev.band
         await self._json(req, 200, {"ok": True})
 
-
-def _pace(sock: socket.socket | None, bytes_per_s: float) -> None:
-    """Kernel TCP pacing (SO_MAX_PACING_RATE): packets leave evenly spaced, not in 64 KiB
-    line-rate bursts that overflow an access point's queue and stall the flow."""
-    if sock is not None:
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, SO_MAX_PACING_RATE, int(bytes_per_s))
-        except OSError:
-            pass  # not Linux: unpaced, still rate-capped by the token bucket
-
-
-def _since_last_data(sock: socket.socket | None) -> float:
-    """Seconds since the kernel received this connection's last data segment (TCP_INFO
-    ``tcpi_last_data_recv``); 0.0 when unknown."""
-    if sock is None:
-        return 0.0
-    try:
-        info = sock.getsockopt(socket.IPPROTO_TCP, TCP_INFO, 104)
-    except OSError:
-        return 0.0
-    if len(info) < _LAST_DATA_RECV + 4:
-        return 0.0
-    return struct.unpack_from("I", info, _LAST_DATA_RECV)[0] / 1000
-
-
-def _lowat(sock: socket.socket | None, size: int) -> None:
-    """SO_RCVLOWAT: the kernel reports the socket readable once ``size`` bytes are there."""
-    if sock is not None:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, max(1, size))

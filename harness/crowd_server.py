@@ -6,12 +6,13 @@ Protocol (every path carries the session token; anything else answers 404 and st
 * ``POST /c/<token>/join``            JSON ``{agent, hints, max_touch_points, band}``
 * ``GET  /c/<token>/status/<device>`` short poll: joined/target, and once started the schedule
   (``down_in_ms``, ``up_in_ms``, ``window_ms``, ``rate_bps``, ``chunk_bytes``, ``chunk_ms``,
-  ``chunks_in_flight``)
+  ``chunks_in_flight``, ``ramp_ms``: start the uplink this early so the link is full when the
+  window opens)
 * ``GET  /c/<token>/down/<device>``   held until the downlink window opens, then bytes paced at
   the offered rate (token bucket), at most rate x window in total
 * ``POST /c/<token>/up/<device>``     one paced uplink chunk (Content-Length <= ``MAX_CHUNK``),
   at most ``chunks_in_flight`` of one device at once (more answer 429); the server counts the
-  bytes that arrive inside the uplink window
+  bytes that arrive inside the uplink window (by the kernel's arrival times)
 * ``POST /c/<token>/report/<device>`` JSON ``{down_bytes, down_ms}``: bytes the page received
 
 Server-side numbers win where the server can know them (uplink; downlink is capped by what
@@ -52,6 +53,7 @@ from classcert.crowd_protocol import (
     MAX_WINDOW_S,
     PIECE,
     UP_IN_FLIGHT,
+    UP_RAMP_S,
     CrowdError,
     check_bind_host,
     pacing,
@@ -71,7 +73,7 @@ MAX_SESSIONS = 16
 MAX_PAGE_REQUESTS = 4 * MAX_DEVICES  # page loads and joins of one session
 MAX_DEVICE_REQUESTS = 3000  # polls, chunks and reports of one device
 MAX_CONNECTIONS = UP_IN_FLIGHT * MAX_DEVICES + 64  # every device's uplink chunks at once
-GAP_S = 1.0  # between the downlink and the uplink window
+GAP_S = 1.0  # between the downlink and the uplink window (longer than UP_RAMP_S)
 GRACE_S = 1.0  # the downlink may run this long past its window when the link is slow
 PAGE_MARKER = '<meta name="classcert-page" content="crowd-test/1">'
 _PATH = re.compile(r"/c/([A-Za-z0-9_-]{16,64})(?:/(join)|/(status|down|up|report)/([a-f0-9]{32}))?")
@@ -250,7 +252,7 @@ class CrowdSession:
                 up_in_ms=round((sched.up.start - now) * 1000),
                 window_ms=round(sched.window_s * 1000), rate_bps=sched.rate_bps,
                 chunk_bytes=sched.chunk_bytes, chunk_ms=round(sched.chunk_s * 1000),
-                chunks_in_flight=UP_IN_FLIGHT,
+                chunks_in_flight=UP_IN_FLIGHT, ramp_ms=round(UP_RAMP_S * 1000),
             )
         doc["you"] = {"os": dev.os.label, "down_reported": dev.down_report is not None,
                       "up_mbps": round(dev.up_bytes * 8 / sched.window_s / 1e6, 2)

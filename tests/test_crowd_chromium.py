@@ -6,35 +6,18 @@ Chromium runs with its own throw-away profile, talks only to loopback, and is al
 
 from __future__ import annotations
 
-import http.client
 import json
-import os
-import shutil
-import signal
-import subprocess
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from chromium import NEEDS_CHROMIUM, Cdp, devtools_json, headless_chromium
 
 from classcert.crowd_server import CrowdServer
 
 websocket = pytest.importorskip("websocket", reason="websocket-client is not installed")
+pytestmark = NEEDS_CHROMIUM
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(
-    not os.path.exists(CHROMIUM), reason=f"Chromium not found ({CHROMIUM}); apt install chromium"
-)
-FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--no-proxy-server", "--disable-dev-shm-usage", "--window-size=1280,800",
-    "--remote-debugging-port=0",
-]
-START_TIMEOUT_S = 20.0
-CALL_TIMEOUT_S = 10.0
 IOS_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
           "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1")
 ANDROID_UA = ("Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -45,106 +28,21 @@ ANDROID_META = {
 }
 
 
-class Cdp:
-    """A minimal DevTools client for one page target."""
-
-    def __init__(self, ws_url: str) -> None:
-        self.ws = websocket.create_connection(ws_url, timeout=CALL_TIMEOUT_S,
-                                              suppress_origin=True)
-        self.last_id = 0
-
-    def call(self, method: str, **params: Any) -> dict[str, Any]:
-        self.last_id += 1
-        self.ws.send(json.dumps({"id": self.last_id, "method": method, "params": params}))
-        deadline = time.monotonic() + CALL_TIMEOUT_S
-        while time.monotonic() < deadline:
-            msg = json.loads(self.ws.recv())
-            if msg.get("id") == self.last_id:
-                if "error" in msg:
-                    raise RuntimeError(f"{method}: {msg['error']}")
-                return msg.get("result", {})
-        raise TimeoutError(f"{method}: no answer within {CALL_TIMEOUT_S} s")
-
-    def evaluate(self, expression: str) -> Any:
-        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
-        if "exceptionDetails" in result:
-            raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
-        return result["result"].get("value")
-
-    def wait_for(self, expression: str, timeout_s: float = 5.0) -> Any:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            value = self.evaluate(expression)
-            if value:
-                return value
-            time.sleep(0.05)
-        raise TimeoutError(f"still false after {timeout_s} s: {expression}")
-
-    def close(self) -> None:
-        self.ws.close()
-
-
-def _devtools_port(profile: Path, proc: subprocess.Popen[bytes]) -> int:
-    marker = profile / "DevToolsActivePort"
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"Chromium exited at start with code {proc.returncode}")
-        lines = marker.read_text().split() if marker.exists() else []
-        if len(lines) >= 2:
-            return int(lines[0])
-        time.sleep(0.05)
-    raise TimeoutError(f"Chromium wrote no {marker} within {START_TIMEOUT_S} s")
-
-
-def _http(port: int, method: str, path: str) -> Any:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        conn.request(method, path)
-        return json.loads(conn.getresponse().read())
-    finally:
-        conn.close()
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """Stop Chromium and every process it started (its own process group)."""
-    for sig, wait_s in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            proc.wait(timeout=wait_s)
-        except subprocess.TimeoutExpired:
-            continue
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait(timeout=5)
-
-
 @pytest.fixture(scope="module")
 def devtools(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    profile = tmp_path_factory.mktemp("chromium-profile")
-    proc = subprocess.Popen(
-        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        yield _devtools_port(profile, proc)
-    finally:
-        _kill_group(proc)
+    with headless_chromium(tmp_path_factory.mktemp("chromium-profile")) as port:
+        yield port
 
 
 def open_tab(port: int, user_agent: str, metadata: dict[str, Any] | None) -> Cdp:
     """A page in its own window: each "phone" is in the foreground, as on a real device."""
-    browser = Cdp(_http(port, "GET", "/json/version")["webSocketDebuggerUrl"])
+    browser = Cdp(devtools_json(port, "/json/version")["webSocketDebuggerUrl"])
     try:
         target_id = browser.call("Target.createTarget", url="about:blank",
                                  newWindow=True)["targetId"]
     finally:
         browser.close()
-    (target,) = [t for t in _http(port, "GET", "/json/list") if t.get("id") == target_id]
+    (target,) = [t for t in devtools_json(port, "/json/list") if t.get("id") == target_id]
     cdp = Cdp(target["webSocketDebuggerUrl"])
     params: dict[str, Any] = {"userAgent": user_agent}
     if metadata:

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from classcert.crowd_arrival import lowat
+
 PAGE_MARKER = b'<meta name="classcert-page" content="crowd-test/1">'
 READ = 16 * 1024  # token bucket burst
 DOWN_READ = 256 * 1024  # one downlink read
@@ -89,11 +91,6 @@ async def nap(ctx: DeviceContext, seconds: float) -> None:
                 await ctx.stop.wait()
         except TimeoutError:
             pass
-
-
-def _lowat(sock: socket.socket, size: int) -> None:
-    """SO_RCVLOWAT: the kernel reports readable once ``size`` bytes (or the end) are there."""
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, max(1, size))
 
 
 async def _open(ctx: DeviceContext, dev: EmulatedDevice, send_buffer: int = 0
@@ -231,7 +228,7 @@ async def downlink(ctx: DeviceContext, dev: EmulatedDevice, sched: dict[str, Any
                     piece = await reader.read(DOWN_READ if bucket.rate is None else READ)
             except TimeoutError:
                 if cutoff is not None:  # the cutoff: one last read of what is there
-                    _lowat(sock, 1)
+                    lowat(sock, 1)
                     try:
                         async with asyncio.timeout(0.02):
                             piece = await reader.read(DOWN_READ)
@@ -246,7 +243,7 @@ async def downlink(ctx: DeviceContext, dev: EmulatedDevice, sched: dict[str, Any
             if first is None:
                 first, bucket.start = last, last
                 cutoff = first + window + 0.5
-                _lowat(sock, batch)
+                lowat(sock, batch)
             dev.down_bytes += len(piece)
             await bucket.take(len(piece))
     except (OSError, TimeoutError, ValueError, asyncio.IncompleteReadError,
@@ -265,19 +262,21 @@ async def downlink(ctx: DeviceContext, dev: EmulatedDevice, sched: dict[str, Any
 
 async def uplink(ctx: DeviceContext, dev: EmulatedDevice, sched: dict[str, Any],
                  ref: float) -> None:
-    """One chunk per chunk_ms from the uplink window's start, at most chunks_in_flight at once.
+    """One chunk per chunk_ms from ramp_ms before the uplink window, at most chunks_in_flight
+    at once.
 
     Like the page: each chunk waits for its due time and for a free lane. On a link faster
     than the offer one chunk is in flight at a time; on a slower one the next chunk starts
     while the last is still sending, so no connection set-up or answer leaves the link idle.
     """
     size, step = sched["chunk_bytes"], sched["chunk_ms"] / 1000
-    start = ref + sched["up_in_ms"] / 1000 + 0.02
+    ramp = max(0.0, min(1.0, sched.get("ramp_ms", 0) / 1000))  # the link full at the start
+    start = ref + sched["up_in_ms"] / 1000 - ramp
     end = ref + (sched["up_in_ms"] + sched["window_ms"]) / 1000
     payload = ctx.payload(size)
     bucket = Bucket(ctx.rate_cap_mbps)
     headers = {"User-Agent": dev.user_agent, "Content-Type": "application/octet-stream"}
-    chunks = iter(range(math.ceil(sched["window_ms"] / sched["chunk_ms"]) + 2))
+    chunks = iter(range(math.ceil((sched["window_ms"] / 1000 + ramp) / step) + 2))
 
     async def lane() -> None:
         for n in chunks:  # shared by the lanes: each chunk is sent once
