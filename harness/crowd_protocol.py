@@ -6,9 +6,7 @@ Pure functions and constants shared by :mod:`classcert.crowd_server` (sessions) 
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import socket
 from email.utils import formatdate
 from http import HTTPStatus
 from typing import Any
@@ -97,18 +95,6 @@ def parse_report(body: bytes, window_s: float) -> tuple[int, float, str | None]:
             window_s + MAX_LEAD_S) * 1000:
         raise CrowdError("down_ms must be a number of milliseconds within the window")
     return got, float(ms), band
-
-
-def check_bind_host(host: str) -> int:
-    """The address family of ``host`` (an IP of this host; never the wildcard)."""
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        raise ValueError(f"bind_host must be an IP address of this host, got {host!r}") from None
-    if ip.is_unspecified:
-        raise ValueError(f"refusing to listen on every interface ({host}); bind to the address "
-                         f"of the classroom network (see touch_server.lan_address())")
-    return socket.AF_INET6 if ip.version == 6 else socket.AF_INET
 
 
 def pacing(devices: int, rate_mbps: float, window_s: float) -> tuple[float, int]:

@@ -31,6 +31,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
+from classcert import lan
 from classcert.client_os import ClientOS, detect_os
 from classcert.crowd import (
     EMULATED,
@@ -55,7 +56,6 @@ from classcert.crowd_protocol import (
     UP_IN_FLIGHT,
     UP_RAMP_S,
     CrowdError,
-    check_bind_host,
     pacing,
     parse_join,
     parse_report,
@@ -310,7 +310,7 @@ class CrowdServer:
     def __init__(self, bind_host: str = "127.0.0.1", port: int = 0,
                  client_timeout_s: float = 10.0) -> None:
         self.bind_host = bind_host
-        self._family = check_bind_host(bind_host)
+        self._family = lan.check_bind_host(bind_host, "the classroom's devices")
         self.port = port
         self.client_timeout_s = client_timeout_s
         self._sessions: dict[str, CrowdSession] = {}
@@ -323,8 +323,7 @@ class CrowdServer:
 
     @property
     def base_url(self) -> str:
-        host = f"[{self.bind_host}]" if ":" in self.bind_host else self.bind_host
-        return f"http://{host}:{self.port}"
+        return lan.base_url(self.bind_host, self.port)
 
     def start(self) -> CrowdServer:
         if self._httpd is None:

@@ -12,11 +12,9 @@ the IP address it is given (never a wildcard).
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 import secrets
-import socket
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -25,6 +23,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
+
+from classcert import lan
 
 MAX_BODY = 64 * 1024  # bytes of one report
 MAX_DISCARD = 256 * 1024  # bytes of a too-large body read and dropped before answering 413
@@ -329,26 +329,13 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_HEAD = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _route
 
 
-def _check_bind_host(host: str) -> int:
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        raise ValueError(f"bind_host must be an IP address of this host, got {host!r}") from None
-    if ip.is_unspecified:
-        raise ValueError(
-            f"refusing to listen on every interface ({host}); bind to the address that "
-            f"reaches the panel (see lan_address())"
-        )
-    return socket.AF_INET6 if ip.version == 6 else socket.AF_INET
-
-
 class TouchServer:
     """The touch-test web server, served from a background thread. Use as a context manager."""
 
     def __init__(self, bind_host: str = "127.0.0.1", port: int = 0,
                  client_timeout_s: float = 5.0) -> None:
         self.bind_host = bind_host
-        self._family = _check_bind_host(bind_host)
+        self._family = lan.check_bind_host(bind_host, "the panel")
         self.port = port
         self.client_timeout_s = client_timeout_s
         self._sessions: dict[str, TouchSession] = {}
@@ -361,8 +348,7 @@ class TouchServer:
 
     @property
     def base_url(self) -> str:
-        host = f"[{self.bind_host}]" if self._family == socket.AF_INET6 else self.bind_host
-        return f"http://{host}:{self.port}"
+        return lan.base_url(self.bind_host, self.port)
 
     def start(self) -> TouchServer:
         if self._httpd is not None:
@@ -417,15 +403,3 @@ class TouchServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-
-def lan_address(peer: str) -> str:
-    """The local IP address this computer uses to reach ``peer`` (a host name or IP).
-
-    Connecting a UDP socket only asks the routing table; no packet is sent. Raises OSError
-    when ``peer`` cannot be resolved or no route leads to it.
-    """
-    infos = socket.getaddrinfo(peer, 9, type=socket.SOCK_DGRAM)
-    family, _type, _proto, _name, sockaddr = infos[0]
-    with socket.socket(family, socket.SOCK_DGRAM) as probe:
-        probe.connect(sockaddr)
-        return str(probe.getsockname()[0])

@@ -209,7 +209,7 @@ def discovery_interface(ctx: Any, room: Room, settings: Settings) -> tuple[str |
         return settings.interface, "rig option casting.interface"
     if any(d.simulator is not None for d in room.devices):
         return "127.0.0.1", "simulated room: loopback only"
-    from classcert.touch_server import lan_address
+    from classcert.lan import lan_address
 
     anchors: list[Device] = [*room.devices_with_role("wifi"), *room.devices_with_role("display")]
     for device in anchors:

@@ -15,13 +15,13 @@ from urllib.parse import urlsplit
 import pytest
 
 from classcert.fixtures.devices import NotTested, Unmeasurable
+from classcert.lan import lan_address
 from classcert.qr import qr_svg, qr_text
 from classcert.touch_server import (
     MAX_POINTS,
     TouchReport,
     TouchServer,
     TouchSession,
-    lan_address,
 )
 
 KEY = "display.touch_points"

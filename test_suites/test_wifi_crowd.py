@@ -32,9 +32,9 @@ from classcert.crowd_server import (
     CrowdServer,
 )
 from classcert.fixtures.devices import NotTested, Unmeasurable
+from classcert.lan import lan_address
 from classcert.qr import qr_svg, qr_text
 from classcert.test_suites import wifi_controller_steps as ctl
-from classcert.touch_server import lan_address
 from classcert.wifi_crosscheck import cross_check, with_controller_bands
 from classcert.wifi_crosscheck import details as check_details
 from classcert.wifi_crosscheck import to_json as check_json

@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from classcert import lan
 from classcert import touch_server as ts
 from classcert.fixtures.devices import NotTested, Unmeasurable
 from classcert.model import Device, Room
@@ -288,7 +289,16 @@ def test_stop_is_clean_with_idle_and_excess_connections():
 
 
 def test_lan_address_of_loopback_is_loopback():
-    assert ts.lan_address("127.0.0.1") == "127.0.0.1"
+    assert lan.lan_address("127.0.0.1") == "127.0.0.1"
+    assert lan.lan_address("::1") == "::1"
+
+
+def test_base_url_brackets_ipv6():
+    assert lan.base_url("10.0.0.2", 80) == "http://10.0.0.2:80"
+    assert lan.base_url("fe80::1", 8080) == "http://[fe80::1]:8080"
+    assert lan.check_bind_host("::1", "the panel") == socket.AF_INET6
+    with pytest.raises(ValueError, match="reaches the panel"):
+        lan.check_bind_host("::", "the panel")
 
 
 # ------------------------------------------------------------------ report schema ----------
