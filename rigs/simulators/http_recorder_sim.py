@@ -21,18 +21,18 @@ import json
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
 import time
 from base64 import b64decode
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from classcert.rigs.simulators.pattern_clips import PATTERN_VARIANTS, pattern_clip
+from classcert.rigs.simulators.tracked_http import TrackedHttpServer
 
 REALM = "classcert-recorder"
 _SEGMENT_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -80,13 +80,14 @@ class HttpRecorderSim:
         self._stopping = threading.Event()
         self._workers: list[threading.Thread] = []
         self._dir: Path | None = None
-        self._httpd: ThreadingHTTPServer | None = None
+        self._httpd: TrackedHttpServer | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> HttpRecorderSim:
         self._dir = Path(tempfile.mkdtemp(prefix="classcert-recorder-"))
-        self._httpd = _Server((self.host, self.port), _handler(self))
+        self._httpd = TrackedHttpServer((self.host, self.port), _handler(self),
+                                        thread_name="http-recorder-sim-conn")
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={
             "poll_interval": 0.1}, daemon=True, name="http-recorder-sim")
@@ -105,7 +106,7 @@ class HttpRecorderSim:
         self._stopping.set()
         if self._httpd is not None:
             self._httpd.shutdown()
-            self._httpd.close_connections()
+            self._httpd.close_all()
             self._httpd.server_close()
             self._httpd = None
         if self._thread is not None:
@@ -222,42 +223,6 @@ class HttpRecorderSim:
         if self.auth == "digest":
             return f'Digest realm="{REALM}", qop="auth", nonce="{self.nonce}", algorithm=MD5'
         return f'Basic realm="{REALM}"'
-
-
-class _Server(ThreadingHTTPServer):
-    """Keeps its open connections so that stop() can close kept-alive ones at once."""
-
-    daemon_threads = True
-    block_on_close = True
-
-    def __init__(self, *args: Any) -> None:
-        self.open_sockets: set[socket.socket] = set()
-        self._sockets_lock = threading.Lock()
-        self._handlers: list[threading.Thread] = []
-        super().__init__(*args)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._sockets_lock:
-            self.open_sockets.add(request)
-        t = threading.Thread(target=self.process_request_thread, args=(request, client_address),
-                             daemon=True, name="http-recorder-sim-conn")
-        self._handlers = [h for h in self._handlers if h.is_alive()] + [t]
-        t.start()
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._sockets_lock:
-            self.open_sockets.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        with self._sockets_lock:
-            for sock in list(self.open_sockets):
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-        for t in self._handlers:
-            t.join(timeout=5)
 
 
 def _handler(sim: HttpRecorderSim) -> type[BaseHTTPRequestHandler]:

@@ -14,13 +14,14 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import ssl
 import tempfile
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from classcert.rigs.simulators.tracked_http import TrackedHttpServer
 
 _MAX_BODY = 1 << 16
 _MAX_DELAY_S = 30.0
@@ -52,61 +53,6 @@ def _self_signed_pem() -> tuple[bytes, bytes]:
                                                serialization.PrivateFormat.PKCS8,
                                                serialization.NoEncryption())
     return _CERT_CACHE["cert"], _CERT_CACHE["key"]
-
-
-class _Server(ThreadingHTTPServer):
-    """Tracks open connections so stop() closes kept-alive ones; TLS handshake per thread."""
-
-    daemon_threads = True
-
-    def __init__(self, addr: tuple[str, int], handler: type, tls: ssl.SSLContext | None) -> None:
-        self.tls = tls
-        self.open_sockets: set[socket.socket] = set()
-        self.handlers: list[threading.Thread] = []
-        self._guard = threading.Lock()
-        super().__init__(addr, handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._guard:
-            self.open_sockets.add(request)
-            self.handlers = [t for t in self.handlers if t.is_alive()]
-            t = threading.Thread(target=self.process_request_thread,
-                                 args=(request, client_address), daemon=True,
-                                 name="wifi-controller-sim-conn")
-            self.handlers.append(t)
-        t.start()
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        if self.tls is not None:
-            request.settimeout(5.0)
-            try:
-                request = self.tls.wrap_socket(request, server_side=True)
-            except (OSError, ssl.SSLError):
-                return  # a client that does not speak TLS (or gives up) is just dropped
-            with self._guard:
-                self.open_sockets.add(request)
-            try:
-                super().finish_request(request, client_address)
-            finally:  # the wrapped socket owns the descriptor now: close it here
-                self.shutdown_request(request)
-            return
-        super().finish_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._guard:
-            self.open_sockets.discard(request)
-        super().shutdown_request(request)
-
-    def close_all(self) -> None:
-        with self._guard:
-            socks, threads = list(self.open_sockets), list(self.handlers)
-        for sock in socks:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        for t in threads:
-            t.join(timeout=5)
 
 
 class SimHandler(BaseHTTPRequestHandler):
@@ -175,7 +121,7 @@ class JsonSimBase:
         self.stopping = threading.Event()
         self.cert_path: str | None = None  # PEM of the self-signed certificate (tls only)
         self._dir: str | None = None
-        self._httpd: _Server | None = None
+        self._httpd: TrackedHttpServer | None = None
         self._thread: threading.Thread | None = None
 
     def handle(self, h: SimHandler, method: str, path: str, body: bytes) -> None:
@@ -195,7 +141,8 @@ class JsonSimBase:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(self.cert_path, key_path)
         handler = type("Handler", (SimHandler,), {"sim": self})
-        self._httpd = _Server((self.host, self.port), handler, ctx)
+        self._httpd = TrackedHttpServer((self.host, self.port), handler, ctx,
+                                        "wifi-controller-sim-conn")
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever,
                                         kwargs={"poll_interval": 0.05}, daemon=True,
