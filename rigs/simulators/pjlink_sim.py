@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import argparse
 import random
-import socket
-import threading
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from classcert.device_drivers import pjlink_codec as codec
+from classcert.rigs.simulators.serving import Recv, Send, SessionServer, serve_for
 
 QUIRKS = {
     "lowercase": "replies in lower case (%1powr=ok)",
@@ -29,7 +28,6 @@ QUIRKS = {
 }
 _POWER = {"off": "0", "on": "1", "cooling": "2", "warming": "3", "warm-up": "3",
           "0": "0", "1": "1", "2": "2", "3": "3"}
-_POLL_S = 0.05
 _MAX_LINE = 1024
 _MUTE_SETS = {"10", "11", "20", "21", "30", "31"}
 _GARBAGE = (b"HTTP/1.1 400 Bad Request\r\n", b"# telnet console ready\r",
@@ -58,7 +56,7 @@ def _error_status(value: str | dict[str, str]) -> str:
     return text
 
 
-class PjlinkSimulator:
+class PjlinkSimulator(SessionServer):
     """Background-thread PJLink server. Use as a context manager; ``address`` is host:port.
 
     Fault knobs: ``auth_fail`` (always ERRA), ``reply_delay_s``, ``drop_after`` (close after N
@@ -66,6 +64,8 @@ class PjlinkSimulator:
     ``failure`` (lamp error, ERR4 on POWR/INPT sets), ``ignore_set`` (OK but no change),
     ``quirks`` (see QUIRKS). ``power`` settles through warming/cooling in warmup_s/cooldown_s.
     """
+
+    thread_prefix = "pjlink-sim"
 
     def __init__(
         self, host: str = "127.0.0.1", port: int = 0, password: str | None = None,
@@ -108,13 +108,8 @@ class PjlinkSimulator:
         self.connections = 0  # accepted so far
         self._power, self._settle_at = _power_code(power), 0.0
         self._rng = random.Random(seed)
-        self._lock = threading.RLock()
+        self._init_serving()
         self._log: list[str] = []
-        self._stop = threading.Event()
-        self._listener: socket.socket | None = None
-        self._threads: set[threading.Thread] = set()
-        self._clients: set[socket.socket] = set()
-        self._accept_thread: threading.Thread | None = None
 
     # ------------------------------------------------------------ state ----------------
     @property
@@ -142,84 +137,13 @@ class PjlinkSimulator:
         with self._lock:
             self._log.clear()
 
-    # ------------------------------------------------------------ server ---------------
-    @property
-    def address(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
-
-    def start(self) -> PjlinkSimulator:
-        if self._listener is not None:
-            return self
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        self._listener = socket.create_server((self.host, self.port), family=family, backlog=16)
-        self._listener.settimeout(_POLL_S)
-        self.port = self._listener.getsockname()[1]
-        self._stop.clear()
-        self._accept_thread = threading.Thread(
-            target=self._accept_loop, name=f"pjlink-sim-{self.port}", daemon=True)
-        self._accept_thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._accept_thread is not None:
-            self._accept_thread.join(timeout=5)
-            self._accept_thread = None
-        if self._listener is not None:
-            self._listener.close()
-            self._listener = None
-        with self._lock:
-            clients, threads = list(self._clients), list(self._threads)
-        for conn in clients:
-            _shutdown(conn)
-        for thread in threads:
-            thread.join(timeout=5)
-
-    def __enter__(self) -> PjlinkSimulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _accept_loop(self) -> None:
-        listener = self._listener
-        while listener is not None and not self._stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with self._lock:
-                if len(self._clients) >= self.max_connections:
-                    conn.close()  # like a device with all its sessions in use
-                    continue
-                self.connections += 1
-                thread = threading.Thread(target=self._serve, args=(conn,), daemon=True,
-                                          name=f"pjlink-sim-{self.port}-c{self.connections}")
-                self._clients.add(conn)
-                self._threads.add(thread)
-            thread.start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        try:
-            self._session(conn)
-        except OSError:
-            pass  # client vanished
-        finally:
-            _shutdown(conn)
-            with self._lock:
-                self._clients.discard(conn)
-                self._threads.discard(threading.current_thread())
-
-    def _session(self, conn: socket.socket) -> None:
-        conn.settimeout(_POLL_S)
+    # ------------------------------------------------------------ session --------------
+    def _session(self, recv: Recv, send: Send, closes: bool) -> None:
         salt = codec.new_salt() if (self.password is not None or self.auth_fail) else None
         greeting = codec.encode_greeting(salt)[:-1].decode()
         if "greeting_spaces" in self.quirks:
             greeting += "   "
-        conn.sendall(greeting.encode() + self._terminator())
+        send(greeting.encode() + self._terminator())
         buf, answered, idle_since = bytearray(), 0, time.monotonic()
         while not self._stop.is_set():
             if time.monotonic() - idle_since > self.idle_timeout_s:
@@ -228,11 +152,8 @@ class PjlinkSimulator:
             if cut < 0:
                 if len(buf) > _MAX_LINE:
                     return
-                try:
-                    chunk = conn.recv(4096)
-                except TimeoutError:
-                    continue
-                if not chunk:
+                chunk = recv()
+                if chunk is None:
                     return
                 buf += chunk
                 continue
@@ -245,7 +166,7 @@ class PjlinkSimulator:
                 digest, text = text[:32].lower(), text[32:]
                 if self.auth_fail or digest != codec.auth_digest(salt, self.password or ""):
                     self._record(f"<auth rejected> {text}")
-                    conn.sendall(b"PJLINK ERRA" + self._terminator())
+                    send(b"PJLINK ERRA" + self._terminator())
                     return
                 salt = None
             self._record(text)
@@ -255,7 +176,7 @@ class PjlinkSimulator:
                 return
             reply = self._garbage() if self.garbage else self._reply_line(text)
             if reply:
-                conn.sendall(reply)
+                send(reply)
             answered += 1
             if self.drop_after is not None and answered >= self.drop_after:
                 return
@@ -392,14 +313,6 @@ class PjlinkSimulator:
         return "OK"
 
 
-def _shutdown(conn: socket.socket) -> None:
-    try:
-        conn.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    conn.close()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="PJLink display simulator / PJLink 显示设备模拟器")
     parser.add_argument("--host", default="127.0.0.1")
@@ -418,12 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with sim:
         print(f"PJLink simulator listening on {sim.address} (class {sim.pj_class}, "
               f"{'password set' if args.password else 'no password'}); Ctrl-C to stop", flush=True)
-        end = time.monotonic() + args.duration_s if args.duration_s > 0 else None
-        try:
-            while end is None or time.monotonic() < end:
-                time.sleep(0.2)
-        except KeyboardInterrupt:
-            pass
+        serve_for(args.duration_s)
     return 0
 
 

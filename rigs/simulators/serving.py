@@ -68,12 +68,14 @@ class SessionServer:
 
     @property
     def address(self) -> str:
-        return f"{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
 
     def start(self) -> Self:
         if self._listener is not None:
             return self
-        self._listener = socket.create_server((self.host, self.port), backlog=8)
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        self._listener = socket.create_server((self.host, self.port), family=family, backlog=16)
         self._listener.settimeout(POLL_S)
         self.port = self._listener.getsockname()[1]
         self._stop.clear()

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import socket
-import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,12 +29,12 @@ from classcert.device_drivers.command_table import (
     format_hex,
     load_table,
 )
+from classcert.rigs.simulators.serving import Recv, Send, SessionServer, serve_for
 
-_POLL_S = 0.05
 _POWER_STATES = ("on", "off", "warming", "cooling")
 
 
-class TableSimulator:
+class TableSimulator(SessionServer):
     """Background-thread server for one table. Context manager; ``address`` is host:port.
 
     Fault knobs: ``ignore_set`` (acknowledge set commands without changing anything),
@@ -46,6 +44,8 @@ class TableSimulator:
     error_query reports its first error; a lamp is not lit), ``echo`` (echo each command
     first, like some RS-232 lines). ``password`` is accepted and ignored (no authentication).
     """
+
+    thread_prefix = "table-sim"
 
     def __init__(
         self, host: str = "127.0.0.1", port: int = 0, password: str | None = None, *,
@@ -78,17 +78,12 @@ class TableSimulator:
         self.garbage, self.failure, self.echo = garbage, failure, echo
         self.max_connections = max_connections
         self.connections = 0
-        self._lock = threading.RLock()
+        self._init_serving()
         self._power, self._settle_at = "off", 0.0
         self.power = power
         self._by_bytes = {c.send: a for a, c in self.table.commands.items()}
         self._rng = random.Random(seed)
         self._log: list[str] = []
-        self._stop = threading.Event()
-        self._listener: socket.socket | None = None
-        self._threads: set[threading.Thread] = set()
-        self._clients: set[socket.socket] = set()
-        self._accept_thread: threading.Thread | None = None
 
     # ------------------------------------------------------------ state ----------------
     @property
@@ -118,90 +113,16 @@ class TableSimulator:
         with self._lock:
             self._log.clear()
 
-    # ------------------------------------------------------------ server ---------------
-    @property
-    def address(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
-
-    def start(self) -> TableSimulator:
-        if self._listener is not None:
-            return self
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        self._listener = socket.create_server((self.host, self.port), family=family, backlog=16)
-        self._listener.settimeout(_POLL_S)
-        self.port = self._listener.getsockname()[1]
-        self._stop.clear()
-        self._accept_thread = threading.Thread(
-            target=self._accept_loop, name=f"table-sim-{self.port}", daemon=True)
-        self._accept_thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._accept_thread is not None:
-            self._accept_thread.join(timeout=5)
-            self._accept_thread = None
-        if self._listener is not None:
-            self._listener.close()
-            self._listener = None
-        with self._lock:
-            clients, threads = list(self._clients), list(self._threads)
-        for conn in clients:
-            _shutdown(conn)
-        for thread in threads:
-            thread.join(timeout=5)
-
-    def __enter__(self) -> TableSimulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _accept_loop(self) -> None:
-        listener = self._listener
-        while listener is not None and not self._stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with self._lock:
-                if len(self._clients) >= self.max_connections:
-                    conn.close()
-                    continue
-                self.connections += 1
-                thread = threading.Thread(target=self._serve, args=(conn,), daemon=True,
-                                          name=f"table-sim-{self.port}-c{self.connections}")
-                self._clients.add(conn)
-                self._threads.add(thread)
-            thread.start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        try:
-            self._session(conn)
-        except OSError:
-            pass  # client vanished
-        finally:
-            _shutdown(conn)
-            with self._lock:
-                self._clients.discard(conn)
-                self._threads.discard(threading.current_thread())
-
-    def _session(self, conn: socket.socket) -> None:
-        conn.settimeout(_POLL_S)
+    # ------------------------------------------------------------ session --------------
+    def _session(self, recv: Recv, send: Send, closes: bool) -> None:
         buf, answered, idle_since = b"", 0, time.monotonic()
         while not self._stop.is_set() and time.monotonic() - idle_since <= self.idle_timeout_s:
             frame, buf = self._next_frame(buf)
             if frame is None:
                 if len(buf) > MAX_FRAME:
                     return
-                try:
-                    chunk = conn.recv(4096)
-                except TimeoutError:
-                    continue
-                if not chunk:
+                chunk = recv()
+                if chunk is None:
                     return
                 buf += chunk
                 continue
@@ -215,11 +136,11 @@ class TableSimulator:
                 return
             reply = self.answer(action) if action else self._build_named(None, "rejected", {})
             if self.echo:
-                conn.sendall(frame)
+                send(frame)
             if reply and self.garbage:
                 reply = self._garbage(reply, action)
             if reply:
-                conn.sendall(reply)
+                send(reply)
             answered += 1
             if self.drop_after is not None and answered >= self.drop_after:
                 return
@@ -340,14 +261,6 @@ class TableSimulator:
         return body + term
 
 
-def _shutdown(conn: socket.socket) -> None:
-    try:
-        conn.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    conn.close()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Command-table panel simulator / 指令表显示设备模拟器")
@@ -361,12 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with TableSimulator(args.host, args.port, table=args.table, power=args.power) as sim:
         print(f"table simulator '{sim.table.name}' listening on {sim.address}; Ctrl-C to stop",
               flush=True)
-        end = time.monotonic() + args.duration_s if args.duration_s > 0 else None
-        try:
-            while end is None or time.monotonic() < end:
-                time.sleep(0.2)
-        except KeyboardInterrupt:
-            pass
+        serve_for(args.duration_s)
     return 0
 
 
