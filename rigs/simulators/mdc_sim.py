@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import argparse
 import random
-import socket
-import threading
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import serial
-
 from classcert.device_drivers import samsung_mdc_codec as codec
+from classcert.rigs.simulators.serving import Recv, Send, SessionServer, serve_for
 
 QUIRKS = {
     "padded_strings": "string answers padded to 20 bytes with NULs and spaces",
@@ -32,7 +29,6 @@ QUIRKS = {
 }
 # NAK error bytes this simulator sends; the MDC spec leaves their meaning to the model.
 NAK_UNSUPPORTED, NAK_BAD_VALUE, NAK_NOT_NOW, NAK_FAILURE = 0x01, 0x02, 0x03, 0x04
-_POLL_S = 0.05
 _FRAME_GAP_S = 0.5
 _GARBAGE = (b"HTTP/1.1 400 Bad Request\r\n\r\n", b"\xff\xfb\x01\xff\xfb\x03 login: ",
             b"\xaa\x11\x00\x01\x01\x13")  # the last: a request frame where a reply belongs
@@ -52,48 +48,7 @@ def _on(value: Any) -> bool:
     return text in ("on", "1")
 
 
-class _SocketChannel:
-    """One accepted TCP connection; ``recv`` polls, raises EOFError once the peer closed."""
-
-    def __init__(self, conn: socket.socket) -> None:
-        self.conn = conn
-        conn.settimeout(_POLL_S)
-
-    def recv(self) -> bytes:
-        try:
-            data = self.conn.recv(4096)
-        except TimeoutError:
-            return b""
-        if not data:
-            raise EOFError
-        return data
-
-    def send(self, data: bytes) -> None:
-        self.conn.sendall(data)
-
-    def close(self) -> None:
-        try:
-            self.conn.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.conn.close()
-
-
-class _SerialChannel:
-    """A pyserial port (timeout ``_POLL_S``) with the same three methods."""
-
-    def __init__(self, port: serial.SerialBase) -> None:
-        self.port, self.close = port, port.close
-
-    def recv(self) -> bytes:
-        return self.port.read(max(1, min(self.port.in_waiting, 4096)))
-
-    def send(self, data: bytes) -> None:
-        self.port.write(data)
-        self.port.flush()
-
-
-class MdcSimulator:
+class MdcSimulator(SessionServer):
     """Background-thread MDC display. Context manager; ``address`` is the TCP host:port.
 
     Fault knobs: ``ignore_set`` (ACK but no change), ``reply_delay_s``, ``drop_after`` (after
@@ -102,6 +57,8 @@ class MdcSimulator:
     (fan and temperature errors, power/input settings refused), ``secured`` (TLS banner on
     TCP, no plain MDC; ``password`` is the PIN it would want), ``quirks`` (see QUIRKS).
     """
+
+    thread_prefix = "mdc-sim"
 
     def __init__(
         self, host: str = "127.0.0.1", port: int = 0, password: str | None = None,
@@ -139,13 +96,8 @@ class MdcSimulator:
         self.connections = 0  # TCP connections accepted so far
         self._power, self._ready_at = _on(power), 0.0
         self._rng = random.Random(seed)
-        self._lock = threading.RLock()
+        self._init_serving()
         self._log: list[codec.Request] = []
-        self._stop = threading.Event()
-        self._listener: socket.socket | None = None
-        self._accept_thread: threading.Thread | None = None
-        self._threads: set[threading.Thread] = set()
-        self._channels: set[Any] = set()
 
     # ------------------------------------------------------------ state ----------------
     @property
@@ -165,92 +117,11 @@ class MdcSimulator:
         with self._lock:
             return list(self._log)
 
-    # ------------------------------------------------------------ servers --------------
-    @property
-    def address(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
-
-    def start(self) -> MdcSimulator:
-        """Listen on TCP (port 0 = any free port)."""
-        if self._listener is not None:
-            return self
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        self._listener = socket.create_server((self.host, self.port), family=family, backlog=16)
-        self._listener.settimeout(_POLL_S)
-        self.port = self._listener.getsockname()[1]
-        self._stop.clear()
-        self._accept_thread = threading.Thread(
-            target=self._accept_loop, name=f"mdc-sim-{self.port}", daemon=True)
-        self._accept_thread.start()
-        return self
-
-    def serve_serial(self, port_path: str, baudrate: int = 9600) -> MdcSimulator:
-        """Also answer on a serial port (e.g. one end of a socat pty pair) until ``stop()``."""
-        port = serial.serial_for_url(port_path, baudrate=baudrate, timeout=_POLL_S,
-                                     write_timeout=2.0)
-        self._stop.clear()
-        self._spawn(_SerialChannel(port), tcp=False, name=f"mdc-sim-serial-{port_path}")
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._accept_thread is not None:
-            self._accept_thread.join(timeout=5)
-            self._accept_thread = None
-        if self._listener is not None:
-            self._listener.close()
-            self._listener = None
-        with self._lock:
-            threads = list(self._threads)
-        for thread in threads:
-            thread.join(timeout=5)
-
-    def __enter__(self) -> MdcSimulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _accept_loop(self) -> None:
-        listener = self._listener
-        while listener is not None and not self._stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with self._lock:
-                if len(self._channels) >= self.max_connections:
-                    conn.close()
-                    continue
-                self.connections += 1
-            self._spawn(_SocketChannel(conn), tcp=True,
-                        name=f"mdc-sim-{self.port}-c{self.connections}")
-
-    def _spawn(self, channel: Any, tcp: bool, name: str) -> None:
-        thread = threading.Thread(target=self._serve, args=(channel, tcp), name=name,
-                                  daemon=True)
-        with self._lock:
-            self._channels.add(channel)
-            self._threads.add(thread)
-        thread.start()
-
-    def _serve(self, channel: Any, tcp: bool) -> None:
-        try:
-            self._session(channel, tcp)
-        except (OSError, EOFError, serial.SerialException):
-            pass  # client vanished
-        finally:
-            channel.close()
-            with self._lock:
-                self._channels.discard(channel)
-                self._threads.discard(threading.current_thread())
-
-    def _session(self, channel: Any, tcp: bool) -> None:
+    # ------------------------------------------------------------ session --------------
+    def _session(self, recv: Recv, send: Send, closes: bool) -> None:
+        tcp = closes  # TCP sessions may close; a serial line only falls silent
         if tcp and self.secured:
-            channel.send(codec.TLS_BANNER)  # then waits for a TLS handshake we never accept
+            send(codec.TLS_BANNER)  # then waits for a TLS handshake we never accept
         buf, answered, idle_since = bytearray(), 0, time.monotonic()
         heard_at = idle_since
         while not self._stop.is_set():
@@ -261,7 +132,9 @@ class MdcSimulator:
                 del buf[:used]
                 if buf and time.monotonic() - heard_at > _FRAME_GAP_S:
                     del buf[:1]  # a frame never completed (inter-byte timeout): resync
-                chunk = channel.recv()
+                chunk = recv()
+                if chunk is None:
+                    return  # the client closed
                 if chunk:
                     buf, heard_at = buf + chunk, time.monotonic()
                 continue
@@ -287,7 +160,7 @@ class MdcSimulator:
             reply = self._garbage() if self.garbage else self._reply(request)
             prefix = (b"\x00" if "leading_nul" in self.quirks else b"") + (
                 frame if "echo" in self.quirks else b"")
-            channel.send(prefix + reply)
+            send(prefix + reply)
             answered += 1
             if tcp and self.drop_after is not None and answered >= self.drop_after:
                 return
@@ -417,12 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = sim.address + (f" and {args.serial}" if args.serial else "")
         print(f"Samsung MDC simulator listening on {where} (display id {sim.display_id}); "
               f"Ctrl-C to stop", flush=True)
-        end = time.monotonic() + args.duration_s if args.duration_s > 0 else None
-        try:
-            while end is None or time.monotonic() < end:
-                time.sleep(0.2)
-        except KeyboardInterrupt:
-            pass
+        serve_for(args.duration_s)
     return 0
 
 

@@ -84,7 +84,7 @@ class SessionServer:
 
     def serve_serial(self, path: str, baudrate: int = 9600) -> Self:
         """Also answer on the serial port ``path`` (a device or pyserial URL) until stop()."""
-        port = serial.serial_for_url(path, baudrate=baudrate, timeout=POLL_S)
+        port = serial.serial_for_url(path, baudrate=baudrate, timeout=POLL_S, write_timeout=2.0)
         self._stop.clear()
 
         def recv() -> bytes | None:
