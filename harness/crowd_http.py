@@ -99,8 +99,9 @@ class HttpServer:
         self._ready = threading.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
 
-    def serve_forever(self) -> None:
-        """Run the event loop in the calling thread until :meth:`shutdown`."""
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        """Run the event loop in the calling thread until :meth:`shutdown` (which wakes it at
+        once: ``poll_interval`` is there for the shape of ``socketserver``)."""
         asyncio.run(self._main())
 
     async def _main(self) -> None:

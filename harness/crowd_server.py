@@ -27,11 +27,9 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
-from classcert import lan
 from classcert.client_os import ClientOS, detect_os
 from classcert.crowd import (
     EMULATED,
@@ -60,6 +58,7 @@ from classcert.crowd_protocol import (
     parse_join,
     parse_report,
 )
+from classcert.page_server import PageServer
 
 __all__ = [
     "BANDS", "MAX_CHUNK", "MAX_DEVICES", "MAX_HINT", "MAX_JSON", "MAX_LEAD_S", "MAX_RATE_MBPS",
@@ -302,83 +301,34 @@ def _shift(t: DeviceTransfer | None, t0: float) -> DeviceTransfer | None:
     return DeviceTransfer(t.received_bytes, round(t.mbps, 4), span, t.measured_by)
 
 
-class CrowdServer:
+class CrowdServer(PageServer[CrowdSession]):
     """The crowd-test web server (an asyncio loop on a background thread). Use as a context
     manager. ``start()`` creates the listening socket in the calling thread's network
     namespace."""
 
+    kind, page_file, page_marker = "crowd", "crowd_page.html", PAGE_MARKER
+    reaches, max_sessions = "the classroom's devices", MAX_SESSIONS
+
     def __init__(self, bind_host: str = "127.0.0.1", port: int = 0,
                  client_timeout_s: float = 10.0) -> None:
-        self.bind_host = bind_host
-        self._family = lan.check_bind_host(bind_host, "the classroom's devices")
-        self.port = port
-        self.client_timeout_s = client_timeout_s
-        self._sessions: dict[str, CrowdSession] = {}
-        self._lock = threading.Lock()
-        self._httpd: HttpServer | None = None
-        self._thread: threading.Thread | None = None
-        self._page = resources.files("classcert").joinpath("crowd_page.html").read_text("utf-8")
-        if PAGE_MARKER not in self._page:
-            raise RuntimeError("crowd_page.html lacks its page marker (broken installation)")
+        super().__init__(bind_host, port, client_timeout_s)
 
-    @property
-    def base_url(self) -> str:
-        return lan.base_url(self.bind_host, self.port)
-
-    def start(self) -> CrowdServer:
-        if self._httpd is None:
-            self._httpd = HttpServer(self, (self.bind_host, self.port), self._family,
-                                     MAX_CONNECTIONS)
-            self.port = self._httpd.server_address[1]
-            self._thread = threading.Thread(target=self._httpd.serve_forever,
-                                            name=f"crowd-server:{self.port}", daemon=True)
-            self._thread.start()
-        return self
+    def _make_httpd(self, address: tuple[str, int], family: int) -> HttpServer:
+        return HttpServer(self, address, family, MAX_CONNECTIONS)
 
     def new_session(self, room_id: str, target: int) -> CrowdSession:
-        if self._httpd is None:
-            raise RuntimeError("start the CrowdServer before opening sessions")
-        with self._lock:
-            for token in [t for t, s in self._sessions.items() if s.closed]:
-                del self._sessions[token]
-            if len(self._sessions) >= MAX_SESSIONS:
-                raise RuntimeError(f"more than {MAX_SESSIONS} open crowd sessions")
-            session = CrowdSession(self.base_url, room_id, target)
-            self._sessions[session.token] = session
-        return session
+        return self._open(CrowdSession, room_id, target)
 
     def route(self, path: str) -> tuple[CrowdSession, str, str] | None:
         """(session, action, device id) of a request path, or None (-> 404)."""
         match = _PATH.fullmatch(urlsplit(path).path)
         if match is None:
             return None
-        with self._lock:
-            session = self._sessions.get(match.group(1))
-        if session is None or session.closed:
+        session = self.lookup(match.group(1))
+        if session is None:
             return None
         action = match.group(2) or match.group(3) or "page"
         return session, action, match.group(4) or ""
 
     def page(self, session: CrowdSession) -> bytes:
         return self._page.replace("{{TARGET}}", str(session.target)).encode("utf-8")
-
-    def stop(self) -> None:
-        with self._lock:
-            sessions = list(self._sessions.values())
-            self._sessions.clear()
-        for session in sessions:
-            session.close()
-        httpd, self._httpd = self._httpd, None
-        if httpd is not None:
-            httpd.shutdown()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-        if httpd is not None:
-            httpd.server_close()
-
-    def __enter__(self) -> CrowdServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

@@ -20,11 +20,10 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
-from classcert import lan
+from classcert.page_server import PageServer
 
 MAX_BODY = 64 * 1024  # bytes of one report
 MAX_DISCARD = 256 * 1024  # bytes of a too-large body read and dropped before answering 413
@@ -329,77 +328,22 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_HEAD = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _route
 
 
-class TouchServer:
+class TouchServer(PageServer[TouchSession]):
     """The touch-test web server, served from a background thread. Use as a context manager."""
+
+    kind, page_file, page_marker = "touch", "touch_page.html", PAGE_MARKER
+    reaches, max_sessions = "the panel", MAX_SESSIONS
 
     def __init__(self, bind_host: str = "127.0.0.1", port: int = 0,
                  client_timeout_s: float = 5.0) -> None:
-        self.bind_host = bind_host
-        self._family = lan.check_bind_host(bind_host, "the panel")
-        self.port = port
-        self.client_timeout_s = client_timeout_s
-        self._sessions: dict[str, TouchSession] = {}
-        self._lock = threading.Lock()
-        self._httpd: _HttpServer | None = None
-        self._thread: threading.Thread | None = None
-        self._page = resources.files("classcert").joinpath("touch_page.html").read_text("utf-8")
-        if PAGE_MARKER not in self._page:
-            raise RuntimeError("touch_page.html lacks its page marker (broken installation)")
+        super().__init__(bind_host, port, client_timeout_s)
 
-    @property
-    def base_url(self) -> str:
-        return lan.base_url(self.bind_host, self.port)
-
-    def start(self) -> TouchServer:
-        if self._httpd is not None:
-            return self
-        self._httpd = _HttpServer(self, (self.bind_host, self.port), self._family)
-        self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-            name=f"touch-server:{self.port}", daemon=True,
-        )
-        self._thread.start()
-        return self
+    def _make_httpd(self, address: tuple[str, int], family: int) -> _HttpServer:
+        return _HttpServer(self, address, family)
 
     def new_session(self, room_id: str, expected_points: int | None = None) -> TouchSession:
-        if self._httpd is None:
-            raise RuntimeError("start the TouchServer before opening sessions")
-        with self._lock:
-            for token in [t for t, s in self._sessions.items() if s.closed]:
-                del self._sessions[token]
-            if len(self._sessions) >= MAX_SESSIONS:
-                raise RuntimeError(f"more than {MAX_SESSIONS} open touch sessions")
-            session = TouchSession(self.base_url, room_id, expected_points)
-            self._sessions[session.token] = session
-        return session
-
-    def lookup(self, token: str) -> TouchSession | None:
-        with self._lock:
-            session = self._sessions.get(token)
-        return session if session is not None and not session.closed else None
+        return self._open(TouchSession, room_id, expected_points)
 
     def page_for(self, session: TouchSession) -> bytes:
         expected = "" if session.expected_points is None else str(session.expected_points)
         return self._page.replace("{{EXPECTED_POINTS}}", expected).encode("utf-8")
-
-    def stop(self) -> None:
-        with self._lock:
-            sessions = list(self._sessions.values())
-            self._sessions.clear()
-        for session in sessions:
-            session.close()
-        httpd, self._httpd = self._httpd, None
-        if httpd is not None:
-            httpd.shutdown()
-            httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> TouchServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
