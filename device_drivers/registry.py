@@ -1,18 +1,23 @@
-"""Driver name (as written in a rig file) -> display driver class.
+"""Driver name (as written in a rig file) -> display or Wi-Fi controller driver.
 
-``open_display`` builds the driver without touching the network: call ``connect()`` (or use
-it as a context manager) to connect and authenticate; every method also connects on demand.
+``open_display`` and ``open_wifi_controller`` build the driver without touching the network:
+call ``connect()`` (or use it as a context manager) to connect and authenticate; every method
+also connects on demand. Driver modules are imported only when a rig names them.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
 from classcert.device_drivers.display import DisplayControl
+from classcert.device_drivers.wifi_controller import WifiController
 
 # (address, password, timeout, options) -> DisplayControl
 DisplayFactory = Callable[[str, "str | None", float, dict[str, Any]], DisplayControl]
+# (address, password, timeout, options) -> WifiController
+ControllerFactory = Callable[[str, "str | None", float, dict[str, Any]], WifiController]
 
 # Drivers that rig files may already name but that are not part of this version.
 PLANNED_DRIVERS: tuple[str, ...] = ()
@@ -31,32 +36,27 @@ def _open_pjlink(address: str, password: str | None, timeout: float,
     return PjlinkDisplay(address, password=password, timeout=timeout, retries=retries)
 
 
-def _open_samsung_mdc(address: str, password: str | None, timeout: float,
-                      options: dict[str, Any]) -> DisplayControl:
-    from classcert.device_drivers.samsung_mdc import open_samsung_mdc
+def _lazy(module: str, opener: str) -> Callable[[str, str | None, float, dict[str, Any]], Any]:
+    """A factory calling ``classcert.device_drivers.<module>.<opener>``, imported on first use."""
 
-    return open_samsung_mdc(address, password, timeout, options)
+    def factory(address: str, password: str | None, timeout: float,
+                options: dict[str, Any]) -> Any:
+        found = importlib.import_module(f"classcert.device_drivers.{module}")
+        return getattr(found, opener)(address, password, timeout, options)
 
-
-def _open_lg(address: str, password: str | None, timeout: float,
-             options: dict[str, Any]) -> DisplayControl:
-    from classcert.device_drivers.lg import open_lg
-
-    return open_lg(address, password, timeout, options)
-
-
-def _open_nec(address: str, password: str | None, timeout: float,
-              options: dict[str, Any]) -> DisplayControl:
-    from classcert.device_drivers.nec import open_nec
-
-    return open_nec(address, password, timeout, options)
+    return factory
 
 
 _DRIVERS: dict[str, DisplayFactory] = {
     "pjlink": _open_pjlink,
-    "samsung-mdc": _open_samsung_mdc,
-    "lg": _open_lg,
-    "nec": _open_nec,
+    "samsung-mdc": _lazy("samsung_mdc", "open_samsung_mdc"),
+    "lg": _lazy("lg", "open_lg"),
+    "nec": _lazy("nec", "open_nec"),
+}
+WIFI_CONTROLLERS: dict[str, ControllerFactory] = {
+    "unifi": _lazy("unifi", "open_unifi"),
+    "omada": _lazy("omada", "open_omada"),
+    "snmp-wireless": _lazy("snmp_wireless", "open_snmp_wireless"),
 }
 
 
@@ -99,4 +99,19 @@ def open_display(
             f"fix 'driver' in the rig file / 显示设备驱动 {driver!r} 不可用；"
             f"可用驱动：{', '.join(known_drivers())} - 请修改机房配置文件中的 driver"
         )
+    return factory(address, password, timeout, dict(options or {}))
+
+
+def open_wifi_controller(driver: str, address: str, password: str | None = None,
+                         timeout: float = 5.0,
+                         options: dict[str, Any] | None = None) -> WifiController:
+    """Build the Wi-Fi controller driver named ``driver`` (see ``WIFI_CONTROLLERS``).
+
+    Raises ValueError for a name that is no controller driver.
+    """
+    factory = WIFI_CONTROLLERS.get(driver.strip().lower())
+    if factory is None:
+        known = ", ".join(WIFI_CONTROLLERS)
+        raise ValueError(f"{driver!r} is no Wi-Fi controller driver; known: {known} / "
+                         f"{driver!r} 不是无线控制器驱动；可用：{known}")
     return factory(address, password, timeout, dict(options or {}))

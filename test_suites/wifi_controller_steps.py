@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from classcert.device_drivers.errors import DeviceError
+from classcert.device_drivers.registry import WIFI_CONTROLLERS, ControllerFactory
 from classcert.fixtures.devices import MissingSecret, device_password
 from classcert.wifi_crosscheck import ControllerSample, RoomScope
 
@@ -25,33 +25,6 @@ NO_CONTROLLER = "none"
 DEFAULT_TIMEOUT_S = 5.0
 MAX_TIMEOUT_S = 60.0
 REQUESTS_PER_READ = 4  # e.g. UniFi: probe, login, stat/device, stat/sta
-
-
-def _open_unifi(address: str, password: str | None, timeout: float,
-                options: dict[str, Any]) -> Any:
-    from classcert.device_drivers.unifi import open_unifi
-
-    return open_unifi(address, password, timeout, options)
-
-
-def _open_omada(address: str, password: str | None, timeout: float,
-                options: dict[str, Any]) -> Any:
-    from classcert.device_drivers.omada import open_omada
-
-    return open_omada(address, password, timeout, options)
-
-
-def _open_snmp_wireless(address: str, password: str | None, timeout: float,
-                        options: dict[str, Any]) -> Any:
-    from classcert.device_drivers.snmp_wireless import open_snmp_wireless
-
-    return open_snmp_wireless(address, password, timeout, options)
-
-
-ControllerFactory = Callable[[str, "str | None", float, dict[str, Any]], Any]
-FACTORIES: dict[str, ControllerFactory] = {
-    "unifi": _open_unifi, "omada": _open_omada, "snmp-wireless": _open_snmp_wireless,
-}
 
 
 class ControllerProblem(Exception):
@@ -90,10 +63,10 @@ def no_controller_note(wifi: Any | None) -> tuple[str, str]:
     if wifi is None or wifi.driver.strip().lower() == NO_CONTROLLER:
         return ("no Wi-Fi controller configured (driver \"none\"): the count is not "
                 "cross-checked", "未配置无线控制器（driver 为 none），未核对数量")
+    known = ", ".join(WIFI_CONTROLLERS)
     return (f"the wifi device's driver {wifi.driver!r} is not a Wi-Fi controller driver "
-            f"({', '.join(FACTORIES)}): the count is not cross-checked",
-            f"无线设备的 driver {wifi.driver!r} 不是无线控制器驱动（{', '.join(FACTORIES)}），"
-            f"未核对数量")
+            f"({known}): the count is not cross-checked",
+            f"无线设备的 driver {wifi.driver!r} 不是无线控制器驱动（{known}），未核对数量")
 
 
 def controller_plan(ctx: Any, room: Any, wifi: Any | None) -> ControllerPlan | None:
@@ -101,7 +74,7 @@ def controller_plan(ctx: Any, room: Any, wifi: Any | None) -> ControllerPlan | N
     (``none``, or a driver that is not one: see :func:`no_controller_note`);
     ControllerProblem when the controller's settings cannot work."""
     driver = "" if wifi is None else wifi.driver.strip().lower()
-    if driver not in FACTORIES:
+    if driver not in WIFI_CONTROLLERS:
         return None
     opts = dict(wifi.options)
     ssid = opts.get("ssid")
@@ -149,7 +122,7 @@ class ControllerSampler:
 
     def __init__(self, plan: ControllerPlan, factory: ControllerFactory | None = None) -> None:
         self.plan = plan
-        self.factory = factory or FACTORIES[plan.driver]
+        self.factory = factory or WIFI_CONTROLLERS[plan.driver]
         self.budget_s = REQUESTS_PER_READ * plan.timeout_s
         self.identity: dict[str, Any] = {}
         self.precheck_error: tuple[str, str] | None = None

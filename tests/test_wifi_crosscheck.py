@@ -16,9 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from classcert.crowd import CrowdResult, DeviceResult, DeviceTransfer, Window
-from classcert.device_drivers.omada import open_omada
-from classcert.device_drivers.snmp_wireless import open_snmp_wireless
-from classcert.device_drivers.unifi import open_unifi
+from classcert.device_drivers.registry import WIFI_CONTROLLERS, open_wifi_controller
 from classcert.device_drivers.wifi_controller import WirelessClient
 from classcert.model import Device, Rig, Room, School
 from classcert.rigs.simulate import SimulatorPool
@@ -221,7 +219,7 @@ def test_unifi_and_omada_follow_a_crowd_with_faults() -> None:
     with UnifiSim(password="pw", ssid=SSID, aps=["AP-1"], report_only=4, foreign=2,
                   clients=30) as sim:
         sim.follow(stub)
-        drv = open_unifi(sim.address, "pw", 2.0, {"verify_tls": False})
+        drv = open_wifi_controller("unifi", sim.address, "pw", 2.0, {"verify_tls": False})
         try:
             every = drv.clients()
             room = drv.clients(ssid=SSID, ap_names=["AP-1"])
@@ -236,8 +234,8 @@ def test_unifi_and_omada_follow_a_crowd_with_faults() -> None:
             drv.close()
     with OmadaSim(password="sec", ssid=SSID, aps=["AP-1", "AP-2"], foreign=3) as sim:
         sim.follow(_Stub(5))
-        drv = open_omada(sim.address, "sec", 2.0, {"verify_tls": False,
-                                                   "client_id": "classcert"})
+        drv = open_wifi_controller("omada", sim.address, "sec", 2.0,
+                                   {"verify_tls": False, "client_id": "classcert"})
         try:
             room = drv.clients(ssid=SSID)
             assert sorted(c.ip for c in room) == [f"127.0.1.{i}" for i in range(1, 6)]
@@ -248,11 +246,18 @@ def test_unifi_and_omada_follow_a_crowd_with_faults() -> None:
             drv.close()
 
 
+def test_registry_names_every_controller_driver_and_refuses_others() -> None:
+    assert set(WIFI_CONTROLLERS) == {"unifi", "omada", "snmp-wireless"}
+    for name in ("pjlink", "none", "unifi-os"):
+        with pytest.raises(ValueError, match="no Wi-Fi controller driver"):
+            open_wifi_controller(name, "127.0.0.1:9")
+
+
 def test_snmp_sim_follows_and_rebuilds_its_table() -> None:
     stub = _Stub(3)
     with SnmpWirelessSim(vendor="huawei", ssids=[SSID], aps=["R1-AP"], foreign=2,
                          report_only=7) as sim:
-        drv = open_snmp_wireless(sim.address, None, 1.0, {"vendor": "huawei"})
+        drv = open_wifi_controller("snmp-wireless", sim.address, None, 1.0, {"vendor": "huawei"})
         try:
             assert len(drv.clients()) == 9  # 7 of the 12 generated + 2 foreign
             sim.follow(stub)
@@ -295,7 +300,8 @@ def test_pool_starts_the_crowd_and_links_the_controller(tmp_path) -> None:
     with SimulatorPool(Rig(tmp_path / "rig.toml", school, (room,))) as pool:
         crowd = pool.crowd("R1")
         assert crowd is not None and type(crowd).__name__ == "CrowdSim"
-        drv = open_unifi(pool.address("R1", 0, wifi), "ubnt", 2.0, {"verify_tls": False})
+        drv = open_wifi_controller("unifi", pool.address("R1", 0, wifi), "ubnt", 2.0,
+                                   {"verify_tls": False})
         try:
             expected = [s["ip"] for s in crowd_station_provider(crowd)()]
             assert sorted(c.ip for c in drv.clients(ssid=SSID)) == sorted(expected)
