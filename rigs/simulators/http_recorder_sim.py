@@ -81,7 +81,6 @@ class HttpRecorderSim:
         self._workers: list[threading.Thread] = []
         self._dir: Path | None = None
         self._httpd: TrackedHttpServer | None = None
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> HttpRecorderSim:
@@ -89,9 +88,7 @@ class HttpRecorderSim:
         self._httpd = TrackedHttpServer((self.host, self.port), _handler(self),
                                         thread_name="http-recorder-sim-conn")
         self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={
-            "poll_interval": 0.1}, daemon=True, name="http-recorder-sim")
-        self._thread.start()
+        self._httpd.serve_in_background("http-recorder-sim", poll_interval=0.1)
         return self
 
     @property
@@ -105,13 +102,8 @@ class HttpRecorderSim:
     def stop(self) -> None:
         self._stopping.set()
         if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.close_all()
-            self._httpd.server_close()
+            self._httpd.stop()
             self._httpd = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
         for worker in self._workers:
             worker.join(timeout=_FFMPEG_TIMEOUT_S)
         self._workers.clear()

@@ -122,7 +122,6 @@ class JsonSimBase:
         self.cert_path: str | None = None  # PEM of the self-signed certificate (tls only)
         self._dir: str | None = None
         self._httpd: TrackedHttpServer | None = None
-        self._thread: threading.Thread | None = None
 
     def handle(self, h: SimHandler, method: str, path: str, body: bytes) -> None:
         raise NotImplementedError
@@ -144,10 +143,7 @@ class JsonSimBase:
         self._httpd = TrackedHttpServer((self.host, self.port), handler, ctx,
                                         "wifi-controller-sim-conn")
         self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True,
-                                        name=self.name)
-        self._thread.start()
+        self._httpd.serve_in_background(self.name)
         return self
 
     @property
@@ -161,13 +157,8 @@ class JsonSimBase:
     def stop(self) -> None:
         self.stopping.set()
         if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.close_all()
-            self._httpd.server_close()
+            self._httpd.stop()
             self._httpd = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None

@@ -6,7 +6,7 @@ import socket
 import ssl
 import threading
 from http.server import ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 
 class TrackedHttpServer(ThreadingHTTPServer):
@@ -22,7 +22,24 @@ class TrackedHttpServer(ThreadingHTTPServer):
         self.open_sockets: set[socket.socket] = set()
         self.handlers: list[threading.Thread] = []
         self._guard = threading.Lock()
+        self._serving: threading.Thread | None = None
         super().__init__(addr, handler)
+
+    def serve_in_background(self, name: str, poll_interval: float = 0.05) -> Self:
+        """Serve on a daemon thread named ``name`` until :meth:`stop`."""
+        self._serving = threading.Thread(target=self.serve_forever, name=name, daemon=True,
+                                         kwargs={"poll_interval": poll_interval})
+        self._serving.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, close every open connection and the listener, join the threads."""
+        self.shutdown()
+        self.close_all()
+        self.server_close()
+        if self._serving is not None:
+            self._serving.join(timeout=5)
+            self._serving = None
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._guard:
