@@ -83,6 +83,22 @@ def settle(limit_s: float = 120.0, quiet: float = 15.0) -> float:
     return time.monotonic() - t0
 
 
+_TCP_COUNTERS = ("ListenOverflows", "ListenDrops", "TCPSynRetrans", "TCPTimeouts",
+                 "TCPReqQFullDrop", "TCPBacklogDrop")
+
+
+def tcp_counters() -> dict[str, int]:
+    """TcpExt counters of the calling thread's network namespace (the kernel's view of
+    connections it refused or retried), from /proc/thread-self/net/netstat."""
+    with open("/proc/thread-self/net/netstat") as fh:
+        rows = [line.split() for line in fh]
+    for names, values in zip(rows[::2], rows[1::2], strict=False):
+        if names and names[0] == "TcpExt:":
+            table = dict(zip(names[1:], values[1:], strict=False))
+            return {k: int(table.get(k, 0)) for k in _TCP_COUNTERS}
+    return {}
+
+
 def _cpu() -> float:
     use = resource.getrusage(resource.RUSAGE_SELF)
     return use.ru_utime + use.ru_stime
@@ -107,9 +123,11 @@ def crowd_child(room: NetnsClassroom, url: str, first: int, devices: int, timeou
     finally:
         sim.stop()
     errors = [d.error for d in sim.devices if d.error]
+    logs = [f"{d.device[:8]}: {'; '.join(d.log[:6])}" for d in sim.devices if d.log]
+    bylog = {d.device[:8]: d.log[:8] for d in sim.devices if d.log}
     use = resource.getrusage(resource.RUSAGE_SELF)
     conn.send({"finished": finished, "errors": len(errors), "first_errors": errors[:3],
-               "cpu_s": use.ru_utime + use.ru_stime})
+               "logs": logs[:3], "bylog": bylog, "cpu_s": use.ru_utime + use.ru_stime})
     conn.close()
 
 
@@ -128,6 +146,7 @@ def run_one(clients: int, rate: float, offer: float, window: float, lead: float)
         session = server.new_session("bench", clients)
         timeout_s = 120 + clients * 0.2 + 2 * window
         share = -(-clients // -(-clients // PER_PROCESS))
+        tcp0 = room.run_in_wired(tcp_counters)
         wall0, cpu0, mach0 = time.monotonic(), _cpu(), _machine()
         for first in range(0, clients, share):
             parent_end, child_end = ctx.Pipe(duplex=False)
@@ -142,13 +161,20 @@ def run_one(clients: int, rate: float, offer: float, window: float, lead: float)
         session.start(window, rate * offer, lead_s=lead)
         session.wait_done(lead + 2 * window + 30)
         wall, cpu, mach1 = time.monotonic() - wall0, _cpu() - cpu0, _machine()
+        tcp = {k: v - tcp0.get(k, 0) for k, v in room.run_in_wired(tcp_counters).items()}
         reports = [p.recv() if p.poll(60) else {"finished": False, "errors": -1,
-                                                "first_errors": [], "cpu_s": 0.0}
+                                                "first_errors": [], "logs": [], "bylog": {}, "cpu_s": 0.0}
                    for p in pipes]
         crowd = {"processes": len(reports), "errors": sum(r["errors"] for r in reports),
                  "first_errors": [e for r in reports for e in r["first_errors"]][:3],
+                 "logs": [e for r in reports for e in r["logs"]][:3],
+                 "bylog": {k: v for r in reports for k, v in r["bylog"].items()},
                  "cpu_s": sum(r["cpu_s"] for r in reports)}
         result = session.result()
+        devices = list(session.devices.values())
+        refused = {"connections over the limit": server._httpd.dropped if server._httpd else 0,
+                   "chunks refused as busy": sum(d.up_busy for d in devices),
+                   "chunks broken off": sum(d.up_broken for d in devices)}
     finally:
         for child in children:
             child.join(30)
@@ -169,12 +195,28 @@ def run_one(clients: int, rate: float, offer: float, window: float, lead: float)
                 sum(r < LOW * ceiling for r in ranked))
 
     return {"clients": clients, "joined": joined, "completed": result.capacity,
-            "rate": rate, "ceiling": ceiling, "offer": rate * offer,
+            "slowest": {name: _slowest(result, name, LOW * ceiling) for name in ("down", "up")},
+            "rate": rate, "ceiling": ceiling, "offer": rate * offer, "tcp": tcp, "refused": refused,
             "down": stat(down), "up": stat(up), "build_s": build_s, "join_s": join_s,
             "wall_s": wall, "cpu_pct": 100 * cpu / wall, "crowd": crowd,
             "crowd_cpu_pct": 100 * crowd["cpu_s"] / wall,
             "machine_pct": 100 * (mach1[0] - mach0[0]) / max(1.0, mach1[1] - mach0[1]),
             "cores": os.cpu_count() or 1, "load": os.getloadavg()[0]}
+
+
+def _slowest(result: Any, direction: str, below: float, most: int = 5) -> list[str]:
+    """The slowest devices under ``below`` Mbps: id, client address, rate and the span of
+    their bytes relative to the window (where a shortfall comes from)."""
+    window = result.down_window if direction == "down" else result.up_window
+    rows = []
+    for d in result.devices:
+        t = d.down if direction == "down" else d.up
+        if t is not None and t.mbps < below:
+            span = "no bytes" if t.span is None else (
+                f"bytes {t.span.start - window.start:+.2f} s to {t.span.end - window.end:+.2f} s"
+                f" of the window's edges")
+            rows.append((t.mbps, f"{d.device} ({d.client}) {t.mbps:.3f} Mbps, {span}"))
+    return [text for _, text in sorted(rows)[:most]]
 
 
 def report(r: dict) -> bool:
@@ -192,13 +234,24 @@ def report(r: dict) -> bool:
               f"min/ceiling {ratio:.3f}, p5/ceiling {p5 / c:.3f}, median/ceiling "
               f"{med / c:.3f}; min/shaped {low / r['rate']:.3f}, median/shaped "
               f"{med / r['rate']:.3f}; {under} devices below {LOW} x ceiling")
+        for row in r["slowest"][name]:
+            print(f"      slow: {row}")
+            log = r["crowd"]["bylog"].get(row[:8])
+            if log:
+                print(f"            {log}")
     print(f"harness (server process) CPU {r['cpu_pct']:.0f} % of one core over "
           f"{r['wall_s']:.1f} s (join {r['join_s']:.1f} s + windows); crowd "
           f"({r['crowd']['processes']} processes) {r['crowd_cpu_pct']:.0f} %; build "
           f"{r['build_s']:.1f} s")
     print(f"machine: {r['machine_pct']:.0f} % busy over the run ({r['cores']} cores, all "
           f"processes and the kernel); load average {r['load']:.1f} at the end")
+    kernel = ", ".join(f"{k} {v}" for k, v in r["tcp"].items() if v) or "none"
+    print(f"server's kernel (wired namespace): refused or retried connections: {kernel}")
+    server = ", ".join(f"{k} {v}" for k, v in r["refused"].items() if v) or "none"
+    print(f"server: refused or broken requests: {server}")
     crowd = r["crowd"]
+    if crowd["logs"]:
+        print("crowd: devices that logged trouble, e.g.\n  " + "\n  ".join(crowd["logs"]))
     if crowd["errors"]:
         print(f"crowd: {crowd['errors']} devices failed, e.g. {crowd['first_errors']}")
     print(f"verdict: {'OK' if ok else 'OUT OF TARGET'} (target min/ceiling in "

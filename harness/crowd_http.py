@@ -98,6 +98,7 @@ class HttpServer:
         self._stopping: asyncio.Event | None = None
         self._ready = threading.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.dropped = 0  # connections closed unanswered: more than max_connections open
 
     def serve_forever(self, poll_interval: float = 0.5) -> None:
         """Run the event loop in the calling thread until :meth:`shutdown` (which wakes it at
@@ -138,8 +139,10 @@ class HttpServer:
         assert task is not None
         self._tasks.add(task)
         try:
-            if len(self._tasks) <= self.max_connections:  # else: too many, drop this one
+            if len(self._tasks) <= self.max_connections:
                 await self._serve(reader, writer)
+            else:  # too many: drop this one
+                self.dropped += 1
         except _QUIET:
             pass
         except Exception:  # noqa: BLE001 - a bug, not a client: show it, keep serving
@@ -301,6 +304,7 @@ class HttpServer:
             await self._json(req, 409, {"error": "the test has not started"})
             return
         if dev.up_open >= UP_IN_FLIGHT:  # one device cannot hold the crowd's connections
+            dev.up_busy += 1
             await self._json(req, 429, {"error": f"at most {UP_IN_FLIGHT} uplink chunks at once"})
             return
         dev.up_open += 1
@@ -325,17 +329,22 @@ class HttpServer:
             if left <= 0:
                 break
             now = time.monotonic()
+            if now > end + timeout_s:
+                break  # bytes this late never count: a chunk cannot hold its lane for ever
             edge = start if now < start else end  # wake at the window's opening and closing
             early = now < edge
-            lowat(sock, min(left, MAX_BATCH) if early and not drain else 1)
+            whole = early and not drain  # wait for the rest of the chunk, at most to the edge
+            lowat(sock, min(left, MAX_BATCH) if whole else 1)
             try:
                 async with asyncio.timeout(min(timeout_s, edge - now) if early else timeout_s):
                     piece = await req.reader.read(min(left, MAX_BATCH))
             except TimeoutError:
-                if early and edge - now < timeout_s:
-                    drain = True  # at the edge: next, one read of what arrived before it
+                if whole or (early and edge - now < timeout_s):
+                    # at the edge, or a chunk slower than timeout_s on a shared link: next,
+                    # one read of what has arrived so far
+                    drain = True
                     continue
-                break  # the client stalled
+                break  # the client stalled: nothing arrived for timeout_s
             drain = False
             if not piece:
                 break
@@ -359,6 +368,7 @@ class HttpServer:
                     if dev.up_span else [first, last]
         dev.up_refused += length - left - counted
         if left:
+            dev.up_broken += 1
             return  # a broken chunk: close without an answer
         await self._json(req, 200 if counted else 409, {
             "counted": counted, "error": "" if counted else "outside the uplink window"})

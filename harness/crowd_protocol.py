@@ -30,7 +30,7 @@ MIN_CHUNK = 64 * 1024  # bytes an uplink chunk should carry at least
 UP_REQUESTS_PER_S = 250  # uplink chunks per second over the whole crowd (longer chunks if more)
 MAX_CHUNK_S = 4.0
 UP_IN_FLIGHT = 2  # uplink chunks one device may send at once (the link never idles)
-UP_RAMP_S = 0.5  # devices start the uplink this early, so their links are full when it opens
+UP_RAMP_S = 1.0  # devices start the uplink this early, so their links are full when it opens
 DOWN_WRITES_PER_S = 2000  # downlink writes per second over the whole crowd (larger pieces)
 MAX_PIECE_S = 0.5
 

@@ -72,7 +72,7 @@ MAX_SESSIONS = 16
 MAX_PAGE_REQUESTS = 4 * MAX_DEVICES  # page loads and joins of one session
 MAX_DEVICE_REQUESTS = 3000  # polls, chunks and reports of one device
 MAX_CONNECTIONS = UP_IN_FLIGHT * MAX_DEVICES + 64  # every device's uplink chunks at once
-GAP_S = 1.0  # between the downlink and the uplink window (longer than UP_RAMP_S)
+GAP_S = 1.5  # between the downlink and the uplink window (longer than UP_RAMP_S)
 GRACE_S = 1.0  # the downlink may run this long past its window when the link is slow
 PAGE_MARKER = '<meta name="classcert-page" content="crowd-test/1">'
 _PATH = re.compile(r"/c/([A-Za-z0-9_-]{16,64})(?:/(join)|/(status|down|up|report)/([a-f0-9]{32}))?")
@@ -123,6 +123,8 @@ class CrowdDevice:
         self.up_bytes = 0  # inside the window
         self.up_refused = 0
         self.up_open = 0  # uplink chunks being received now
+        self.up_busy = 0  # chunks refused (429): chunks_in_flight already open
+        self.up_broken = 0  # chunks that ended before their Content-Length
         self.up_span: list[float] = []
 
     def result(self, sched: Schedule | None) -> DeviceResult:

@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from classcert.crowd_arrival import share_inside
+from classcert.crowd_protocol import UP_RAMP_S
 from classcert.crowd_server import CrowdServer
 
 times = st.floats(-100, 100, allow_nan=False)
@@ -59,7 +60,7 @@ def test_a_chunk_sent_across_the_opening_counts_from_the_opening(server):
     conn.close()
     sched = session.start(1.0, 4.0, lead_s=0)
     status = session.status_for(session.devices[dev])
-    assert status["ramp_ms"] == 500 and status["up_in_ms"] > status["ramp_ms"]
+    assert status["ramp_ms"] == round(UP_RAMP_S * 1000) and status["up_in_ms"] > status["ramp_ms"]
     pieces, gap = 20, 0.05  # 1 s of sending from 0.5 s before the window opens
     size = sched.chunk_bytes // pieces * pieces
     time.sleep(max(0.0, sched.up.start - 0.5 - time.monotonic()))

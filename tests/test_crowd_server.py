@@ -337,6 +337,30 @@ def test_two_chunks_in_flight_add_up_and_a_third_is_refused(server):
     assert call(server, "POST", f"{path}/up/{dev}", b"c" * half)[0] == 200  # a lane is free
 
 
+def test_a_chunk_slower_than_the_client_timeout_still_counts_whole():
+    """On a shared link a chunk may take longer than client_timeout_s to arrive; as long as
+    bytes keep coming it is not a stalled client (its bytes were once left unread)."""
+    with CrowdServer("127.0.0.1", client_timeout_s=0.4) as server:
+        session = server.new_session("r1", 1)
+        path = session.url.split(str(server.port), 1)[1]
+        dev = join(server, session)
+        sched = session.start(2.0, 4.0, lead_s=0)
+        time.sleep(max(0.0, sched.up.start - time.monotonic()) + 0.05)
+        size = sched.chunk_bytes
+        sock = _open_chunk(server, f"{path}/up/{dev}", size, b"")
+        for i in range(6):  # over 1.2 s, three times the client timeout, 0.2 s apart
+            time.sleep(0.2)
+            sock.sendall(b"s" * (size // 6 if i < 5 else size - 5 * (size // 6)))
+        assert _answer(sock) == (200, {"counted": size, "error": ""})
+        device = session.devices[dev]
+        assert (device.up_bytes, device.up_broken) == (size, 0)
+        silent = _open_chunk(server, f"{path}/up/{dev}", size, b"s" * 10)
+        time.sleep(0.9)  # nothing more for twice the client timeout: a stalled client
+        assert silent.recv(100) == b""
+        silent.close()
+        assert device.up_broken == 1
+
+
 def test_emulated_crowd_same_window_and_a_silent_device(server):
     session = server.new_session("r1", 4)
     crowd = CrowdSim(devices=3, band="5")
