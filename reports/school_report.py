@@ -33,11 +33,26 @@ def rooms_counting_as(catalog: Catalog, certificates: list[dict[str, Any]],
     return rooms
 
 
-def share_pct(count: int, total: int) -> float:
-    """``count`` of ``total`` in percent, rounded to 0.01 (total must be positive)."""
+def _check_total(total: int) -> None:
     if total <= 0:
         raise ValueError("classrooms_total must be positive")
-    return round(100.0 * count / total, 2)
+
+
+def exact_share_pct(count: int, total: int) -> float:
+    """``count`` of ``total`` in percent, unrounded: the value a verdict is judged on.
+
+    With integer counts the float quotient is exact wherever the share equals a limit, and a
+    share below a limit stays below it (rounding 79.996 % up to 80 % must never pass).
+    """
+    _check_total(total)
+    return 100.0 * count / total
+
+
+def share_pct(count: int, total: int) -> float:
+    """``count`` of ``total`` in percent for display, rounded half up to 0.01 in integers."""
+    _check_total(total)
+    hundredths = (20_000 * count + total) // (2 * total)
+    return hundredths / 100
 
 
 def _entry(rr: ResolvedRequirement) -> dict[str, Any]:
@@ -68,16 +83,18 @@ def school_entry(rr: ResolvedRequirement, catalog: Catalog, rig: Rig,
     total = rig.school.classrooms_total
     rooms = rooms_counting_as(catalog, certificates, kind)
     value = share_pct(len(rooms), total)
-    verdict, en, zh = rr.evaluate(value)
+    exact = exact_share_pct(len(rooms), total)
+    verdict, en, zh = rr.evaluate(exact)
+    shown = f"{exact:.4f}".rstrip("0").rstrip(".")
     tested = len(certificates)
     entry.update(
         verdict=verdict.value, value=value, rooms=rooms,
         counted={"certified": len(rooms), "tested": tested, "classrooms_total": total},
         reason={
-            "en": f"{len(rooms)} of {total} classrooms certified as {kind} ({value:g}%); "
+            "en": f"{len(rooms)} of {total} classrooms certified as {kind} ({shown}%); "
                   f"{tested} rooms were in this campaign, the others do not count. {en}",
             "zh": f"教室总数 {total} 间中 {len(rooms)} 间认定为"
-                  f"{catalog.profile.kinds[kind].name_zh}（{value:g}%）；本批次检测 {tested} 间，"
+                  f"{catalog.profile.kinds[kind].name_zh}（{shown}%）；本批次检测 {tested} 间，"
                   f"未检测的教室不计入。{zh}",
         },
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from fractions import Fraction
 
 import pytest
 from hypothesis import given, settings
@@ -13,6 +14,7 @@ from classcert.model import Rig, School
 from classcert.reports.school_html import render_school_html
 from classcert.reports.school_report import (
     build_school_report,
+    exact_share_pct,
     rooms_counting_as,
     share_pct,
 )
@@ -38,8 +40,30 @@ def test_share_is_a_bounded_rounded_percentage(total, data):
     count = data.draw(st.integers(0, total))
     pct = share_pct(count, total)
     assert 0.0 <= pct <= 100.0
-    assert abs(pct - 100.0 * count / total) <= 0.005
+    hundredths = round(pct * 100)
+    assert abs(pct * 100 - hundredths) < 1e-6  # two decimals, nothing more
+    error = Fraction(hundredths, 100) - Fraction(100 * count, total)
+    assert -Fraction(1, 200) < error <= Fraction(1, 200)  # half up: x.xx5 goes up
     assert (pct == 100.0) == (count == total)
+    assert exact_share_pct(count, total) == 100 * count / total
+
+
+def test_half_a_hundredth_rounds_up():
+    assert share_pct(1, 160) == 0.63  # 0.625 %
+    assert share_pct(1, 3) == 33.33 and share_pct(2, 3) == 66.67
+
+
+def test_a_share_just_below_the_limit_fails_even_when_it_rounds_to_the_limit():
+    # 15999 of 20000 is 79.995 %: shown as 80.0, judged as what it is
+    certs = [_cert(f"M{i}", multimedia="certified") for i in range(15999)]
+    report = build_school_report(_rig("cq-jj", 20000), load_catalog("cq-jj"), "c1", certs)
+    mm = {e["key"]: e for e in report["requirements"]}["school.multimedia_share"]
+    assert mm["value"] == 80.0 and mm["verdict"] == "FAIL"
+    assert "15999 of 20000" in mm["reason"]["en"] and "79.995%" in mm["reason"]["en"]
+    certs.append(_cert("M15999", multimedia="certified"))
+    report = build_school_report(_rig("cq-jj", 20000), load_catalog("cq-jj"), "c1", certs)
+    mm = {e["key"]: e for e in report["requirements"]}["school.multimedia_share"]
+    assert mm["value"] == 80.0 and mm["verdict"] == "PASS"
 
 
 def test_share_refuses_an_empty_school():
