@@ -160,3 +160,47 @@ def test_client_against_gstreamer_rtsp_server():
         stats = client.receive(0.8)
         assert stats.packets > 5 and stats.frames >= 5 and stats.seq_gaps == 0
         assert stats.media_seconds is not None and stats.media_seconds > 0.2
+
+
+class _SlowPlayAnswer(RtspSimulator):
+    """Holds the PLAY answer back before writing it, as a busy server thread would."""
+
+    def _send(self, conn, lock, data):  # type: ignore[override]
+        if data.startswith(b"RTSP/1.0 200") and b"RTP-Info" in data:
+            threading.Event().wait(0.3)
+        return RtspSimulator._send(conn, lock, data)
+
+
+def test_rtp_never_precedes_the_play_answer():
+    """A stream must not start before its PLAY answer: clients drop what arrives first and
+    the first picture decodes damaged (which once made a genuine 1080p recorder look 900p)."""
+    import socket
+
+    from classcert.device_drivers import rtsp_codec as codec
+
+    with _SlowPlayAnswer(variant="small") as sim:
+        conn = socket.create_connection((sim.host, sim.port), timeout=5)
+        parser = codec.RtspStreamParser()
+
+        def ask(cseq: int, method: str, uri: str, *headers: tuple[str, str]) -> list:
+            conn.sendall(codec.encode_request(codec.RtspRequest(
+                method, uri, (("CSeq", str(cseq)), *headers))))
+            got: list = []
+            while not any(isinstance(m, codec.RtspResponse) for m in got):
+                data = conn.recv(65536)
+                assert data, "the simulator closed the connection"
+                got += parser.feed(data)
+            return got
+
+        try:
+            setup = ask(1, "SETUP", f"{sim.url}/trackID=0",
+                        ("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1"))
+            sid = setup[-1].header("Session").split(";")[0]
+            play = ask(2, "PLAY", sim.url, ("Session", sid))
+            assert isinstance(play[0], codec.RtspResponse) and play[0].status == 200, play[:3]
+            more = []
+            while not more:
+                more = parser.feed(conn.recv(65536))
+            assert isinstance(more[0], codec.InterleavedFrame)  # and then the stream flows
+        finally:
+            conn.close()

@@ -46,6 +46,7 @@ __all__ = [
 ]
 
 _POLL_S = 0.05
+_REPLY_WAIT_S = 10.0  # a PLAY whose answer never went out streams nothing
 _MAX_REQUESTS = 10_000
 
 
@@ -54,6 +55,7 @@ class _Session:
                  udp: socket.socket | None = None) -> None:
         self.sid, self.send, self.owner, self.udp = sid, send, owner, udp
         self.stop = threading.Event()
+        self.replied = threading.Event()  # the PLAY answer is on the wire: RTP may follow
         self.thread: threading.Thread | None = None
 
     def close(self) -> None:
@@ -204,6 +206,8 @@ class RtspSimulator:
                     resp = self._answer(msg, conn, write_lock)
                     self._send(conn, write_lock, codec.encode_response(resp))
                     answered += 1
+                    if msg.method == "PLAY":
+                        self._release_streams(conn)
         finally:
             with self._lock:
                 self._clients.discard(conn)
@@ -213,6 +217,13 @@ class RtspSimulator:
             for s in mine:
                 s.close()
             _shutdown(conn)
+
+    def _release_streams(self, conn: socket.socket) -> None:
+        """Let this connection's streams send: like a real server, RTP follows the PLAY reply."""
+        with self._lock:
+            for session in self._sessions.values():
+                if session.owner is conn:
+                    session.replied.set()
 
     @staticmethod
     def _send(conn: socket.socket, lock: threading.Lock, data: bytes) -> bool:
@@ -329,6 +340,7 @@ class RtspSimulator:
             return 454, "Session Not Found", [], b""
         if session.thread is None or not session.thread.is_alive():
             session.stop.clear()
+            session.replied.clear()
             session.thread = self._spawn(self._stream, "rtsp-sim-rtp", session)
         return 200, "OK", [("Session", session.sid), ("Range", "npt=0.000-"),
                            ("RTP-Info", f"url={req.uri.rstrip('/')}/trackID=0")], b""
@@ -350,9 +362,16 @@ class RtspSimulator:
         return 200, "OK", [("Session", session.sid)], b""
 
     # --------------------------------------------------------------- streaming ---------
+    @staticmethod
+    def _await_play_answer(session: _Session) -> bool:
+        """True once the PLAY answer is sent; False if the session ends or it never is."""
+        return session.replied.wait(_REPLY_WAIT_S) and not session.stop.is_set()
+
     def _stream(self, session: _Session) -> None:
         clip = self.clip
         assert clip is not None
+        if not self._await_play_answer(session):
+            return
         ssrc, seq = self._rng.randrange(1 << 32), self._rng.randrange(1 << 16)
         ts0, sent, start = self._rng.randrange(1 << 32), 0, time.monotonic()
         period, slot = 1.0 / clip.fps, 0
