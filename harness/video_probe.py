@@ -21,12 +21,12 @@ from typing import Any
 
 import numpy as np
 
+from classcert.video_detail_sampling import DetailSampler
 from classcert.video_expectations import DetailHook
 from classcert.video_fetch import FetchError, fetch_if_file, is_http
 from classcert.video_pattern import decode_counter
 
 GRID_WIDTH = 160  # samples per row of the analysis grid
-DETAIL_SAMPLE_TIMES = (0.5, 1.5)  # media seconds
 INTERLACED_SHARE = 0.05  # share of frames flagged interlaced that makes a stream interlaced
 COMBING_LIMIT = 0.3  # median combing_score above which the picture is interlaced
 COMBING_EVERY = 10  # frames between combing measurements
@@ -238,7 +238,8 @@ class _Analyser:
     """Per-frame measures on a downscaled luma grid; keeps only the previous grid."""
 
     def __init__(self, result: ProbeResult, evidence_dir: Path | None, detail: DetailHook):
-        self.r, self.evidence_dir, self.detail = result, evidence_dir, detail
+        self.r, self.evidence_dir = result, evidence_dir
+        self.detail = DetailSampler(early=detail)
         self.intervals: Counter[int] = Counter()  # microseconds -> count
         self.prev_t: float | None = None
         self.prev_grid: np.ndarray | None = None
@@ -246,7 +247,6 @@ class _Analyser:
         self.freeze_start: float | None = None
         self.freeze_shot = False
         self.black_shot = False
-        self.sample_idx = 0
         self.combs: list[float] = []
         self.last_counter: int | None = None
         self.pattern_seen = 0
@@ -289,12 +289,9 @@ class _Analyser:
         if black and not self.black_shot:
             self.black_shot = True
             self._evidence(frame, "black")
-        if (self.sample_idx < len(DETAIL_SAMPLE_TIMES) and t >= DETAIL_SAMPLE_TIMES[self.sample_idx]
-                and not black):
-            self.sample_idx += 1
-            self.detail.add(luma)
-            if self.sample_idx == 2:
-                self._evidence(frame, "detail")
+        if self.detail.feed(luma, t, key_frame=bool(frame.key_frame), first=r.frames == 0,
+                            black=black):
+            self._evidence(frame, "detail")
         self.prev_t, self.prev_grid, self.prev_black = t, grid, black
         r.frames += 1
 
@@ -348,7 +345,8 @@ class _Analyser:
         flagged = r.interlaced_frames > INTERLACED_SHARE * max(r.frames, 1)
         combed = r.combing is not None and r.combing > COMBING_LIMIT
         r.progressive = not (flagged or combed)
-        r.effective = self.detail.result(r.height)
+        r.effective, notes = self.detail.result(r.height)
+        r.notes.extend(notes)
 
 
 def probe(source: str | Path, *, max_seconds: float | None = 120.0,

@@ -12,7 +12,8 @@ Knobs: ``max_sessions`` (SETUP beyond K simultaneous sessions -> 453 Not Enough 
 ``require_auth`` (Digest, user ``user`` / ``password``), ``reply_delay_s``, ``drop_after``
 (close the connection after N answers; 0 = at the first request), ``garbage`` (non-RTSP
 answers), ``drop_every`` (skip one frame period after every N-1 frames: a device dropping
-frames), ``loss_every`` (lose every Nth RTP packet), ``path`` (None = any path).
+frames), ``loss_every`` (lose every Nth RTP packet), ``lose_first`` (lose a session's first N
+RTP packets: a stream that starts damaged), ``path`` (None = any path).
 Run standalone: ``python -m classcert.rigs.simulators.rtsp_sim --port 8554 --variant small``.
 """
 
@@ -73,7 +74,7 @@ class RtspSimulator:
                  max_sessions: int | None = None, require_auth: bool = False,
                  reply_delay_s: float = 0.0, drop_after: int | None = None,
                  garbage: bool = False, drop_every: int | None = None,
-                 loss_every: int | None = None, path: str | None = None,
+                 loss_every: int | None = None, lose_first: int = 0, path: str | None = None,
                  realm: str = "classcert", seed: int | None = None) -> None:
         if variant not in VARIANTS:
             raise ValueError(f"unknown clip variant {variant!r}; known: {', '.join(VARIANTS)}")
@@ -85,6 +86,7 @@ class RtspSimulator:
         self.drop_every = drop_every if drop_every is not None else VARIANTS[variant][3].get(
             "drop_every")
         self.loss_every, self.path, self.realm = loss_every, path, realm
+        self.lose_first = lose_first
         self.clip: Clip | None = None
         self.requests: list[str] = []  # "METHOD uri" of every request received
         self.refused_setups = 0
@@ -390,7 +392,7 @@ class RtspSimulator:
                 pkt = codec.RtpPacket(96, seq, timestamp, ssrc, i == len(payloads) - 1,
                                       payload)
                 seq = (seq + 1) & 0xFFFF
-                if self.loss_every and sent % self.loss_every == 0:
+                if sent <= self.lose_first or (self.loss_every and sent % self.loss_every == 0):
                     continue
                 if not session.send(codec.encode_rtp(pkt)):
                     return
