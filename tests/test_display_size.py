@@ -15,7 +15,7 @@ from edid_fixtures import (
     build_edid,
     edid_specs,
 )
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from classcert.device_drivers.display_size import (
@@ -155,6 +155,9 @@ def honest_panels(draw):
     diag = draw(st.floats(20, 180))  # the 12-bit mm field ends at 4095 mm (185 in wide)
     h_mm = round(diag * 25.4 * 16 / math.hypot(16, 9))
     v_mm = round(diag * 25.4 * 9 / math.hypot(16, 9))
+    # a 173.4-inch panel measures 3840 x 2160 mm: indistinguishable from an EDID that copies
+    # its pixel count into the size, which is refused (the "mm-pixel-copy" sample)
+    assume((h_mm, v_mm) != (T_2160P60.h_active, T_2160P60.v_active))
     cm = (min(255, round(h_mm / 10)), min(255, round(v_mm / 10)))
     return diag, EdidSpec(size_bytes=cm, dtd_mm=(h_mm, v_mm), preferred=T_2160P60)
 
