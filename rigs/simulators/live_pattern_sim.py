@@ -170,8 +170,6 @@ class LivePatternSimulator(RtspSimulator):
 
     # --------------------------------------------------------------- streaming ---------
     def _stream(self, session: Any) -> None:
-        if not self._await_play_answer(session):
-            return
         q: queue.Queue[_Unit] = queue.Queue(_QUEUE_FRAMES)
         with self._lock:
             self._subscribers.add(q)

@@ -61,6 +61,7 @@ class _Session:
 
     def close(self) -> None:
         self.stop.set()
+        self.replied.set()  # wakes a stream still waiting for its PLAY answer: it ends
         if self.udp is not None:
             self.udp.close()
 
@@ -343,7 +344,7 @@ class RtspSimulator:
         if session.thread is None or not session.thread.is_alive():
             session.stop.clear()
             session.replied.clear()
-            session.thread = self._spawn(self._stream, "rtsp-sim-rtp", session)
+            session.thread = self._spawn(self._stream_after_answer, "rtsp-sim-rtp", session)
         return 200, "OK", [("Session", session.sid), ("Range", "npt=0.000-"),
                            ("RTP-Info", f"url={req.uri.rstrip('/')}/trackID=0")], b""
 
@@ -364,16 +365,15 @@ class RtspSimulator:
         return 200, "OK", [("Session", session.sid)], b""
 
     # --------------------------------------------------------------- streaming ---------
-    @staticmethod
-    def _await_play_answer(session: _Session) -> bool:
-        """True once the PLAY answer is sent; False if the session ends or it never is."""
-        return session.replied.wait(_REPLY_WAIT_S) and not session.stop.is_set()
+    def _stream_after_answer(self, session: _Session) -> None:
+        """Run :meth:`_stream` (of any subclass) once the PLAY answer is sent, as real servers
+        do: RTP that overtakes the answer is dropped by clients and damages the first picture."""
+        if session.replied.wait(_REPLY_WAIT_S) and not session.stop.is_set():
+            self._stream(session)
 
     def _stream(self, session: _Session) -> None:
         clip = self.clip
         assert clip is not None
-        if not self._await_play_answer(session):
-            return
         ssrc, seq = self._rng.randrange(1 << 32), self._rng.randrange(1 << 16)
         ts0, sent, start = self._rng.randrange(1 << 32), 0, time.monotonic()
         period, slot = 1.0 / clip.fps, 0
