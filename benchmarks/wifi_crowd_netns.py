@@ -123,11 +123,10 @@ def crowd_child(room: NetnsClassroom, url: str, first: int, devices: int, timeou
     finally:
         sim.stop()
     errors = [d.error for d in sim.devices if d.error]
-    logs = [f"{d.device[:8]}: {'; '.join(d.log[:6])}" for d in sim.devices if d.log]
     bylog = {d.device[:8]: d.log[:8] for d in sim.devices if d.log}
     use = resource.getrusage(resource.RUSAGE_SELF)
     conn.send({"finished": finished, "errors": len(errors), "first_errors": errors[:3],
-               "logs": logs[:3], "bylog": bylog, "cpu_s": use.ru_utime + use.ru_stime})
+               "bylog": bylog, "cpu_s": use.ru_utime + use.ru_stime})
     conn.close()
 
 
@@ -163,16 +162,15 @@ def run_one(clients: int, rate: float, offer: float, window: float, lead: float)
         wall, cpu, mach1 = time.monotonic() - wall0, _cpu() - cpu0, _machine()
         tcp = {k: v - tcp0.get(k, 0) for k, v in room.run_in_wired(tcp_counters).items()}
         reports = [p.recv() if p.poll(60) else {"finished": False, "errors": -1,
-                                                "first_errors": [], "logs": [], "bylog": {}, "cpu_s": 0.0}
+                                                "first_errors": [], "bylog": {}, "cpu_s": 0.0}
                    for p in pipes]
         crowd = {"processes": len(reports), "errors": sum(r["errors"] for r in reports),
                  "first_errors": [e for r in reports for e in r["first_errors"]][:3],
-                 "logs": [e for r in reports for e in r["logs"]][:3],
                  "bylog": {k: v for r in reports for k, v in r["bylog"].items()},
                  "cpu_s": sum(r["cpu_s"] for r in reports)}
         result = session.result()
         devices = list(session.devices.values())
-        refused = {"connections over the limit": server._httpd.dropped if server._httpd else 0,
+        refused = {"connections over the limit": server.dropped_connections,
                    "chunks refused as busy": sum(d.up_busy for d in devices),
                    "chunks broken off": sum(d.up_broken for d in devices)}
     finally:
@@ -250,8 +248,9 @@ def report(r: dict) -> bool:
     server = ", ".join(f"{k} {v}" for k, v in r["refused"].items() if v) or "none"
     print(f"server: refused or broken requests: {server}")
     crowd = r["crowd"]
-    if crowd["logs"]:
-        print("crowd: devices that logged trouble, e.g.\n  " + "\n  ".join(crowd["logs"]))
+    logs = [f"{dev}: {'; '.join(log[:6])}" for dev, log in list(crowd["bylog"].items())[:3]]
+    if logs:
+        print("crowd: devices that logged trouble, e.g.\n  " + "\n  ".join(logs))
     if crowd["errors"]:
         print(f"crowd: {crowd['errors']} devices failed, e.g. {crowd['first_errors']}")
     print(f"verdict: {'OK' if ok else 'OUT OF TARGET'} (target min/ceiling in "

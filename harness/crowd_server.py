@@ -318,6 +318,12 @@ class CrowdServer(PageServer[CrowdSession]):
     def _make_httpd(self, address: tuple[str, int], family: int) -> HttpServer:
         return HttpServer(self, address, family, MAX_CONNECTIONS)
 
+    @property
+    def dropped_connections(self) -> int:
+        """Connections closed unanswered because MAX_CONNECTIONS were already open."""
+        httpd = self._httpd
+        return httpd.dropped if isinstance(httpd, HttpServer) else 0
+
     def new_session(self, room_id: str, target: int) -> CrowdSession:
         return self._open(CrowdSession, room_id, target)
 
